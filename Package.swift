@@ -1,0 +1,120 @@
+// swift-tools-version:6.0
+//
+// prefect-exporter: a Prometheus exporter for Prefect.
+//
+// Module map (each folder under Sources/ has one job):
+//   CCurl, CMicroHTTPD, CZlib       thin system-library targets for the C libraries
+//   CCurlShim, CMicroHTTPDShim      tiny C shims for the variadic C calls
+//   HTTPClient                      a blocking libcurl transport with a safe Swift API
+//   PrefectAPI                      Prefect REST models, filters and the read-only client
+//   Exposition                      the metric model, Prometheus text format and gzip
+//   Aggregation                     pure functions: Prefect objects -> metric families
+//   Poller                          the background poll loop, collectors and snapshots
+//   WebServer                       the libmicrohttpd HTTP server
+//   ExporterCLI                     flags, configuration, logging and wiring
+//   prefect-exporter                the executable (a thin main)
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "prefect-exporter",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "prefect-exporter", targets: ["prefect-exporter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C interop
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CMicroHTTPD",
+            pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
+
+        // MARK: Libraries
+        .target(
+            name: "HTTPClient",
+            dependencies: ["CCurl", "CCurlShim"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "PrefectAPI",
+            dependencies: ["HTTPClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Exposition",
+            dependencies: ["CZlib"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Aggregation",
+            dependencies: ["PrefectAPI", "Exposition"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Poller",
+            dependencies: [
+                "PrefectAPI", "Aggregation", "Exposition",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "WebServer",
+            dependencies: [
+                "CMicroHTTPD", "CMicroHTTPDShim",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "ExporterCLI",
+            dependencies: [
+                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "prefect-exporter",
+            dependencies: ["ExporterCLI"],
+            swiftSettings: strictSwift
+        ),
+
+        // MARK: Tests (one suite per module)
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strictSwift),
+        .testTarget(name: "PrefectAPITests", dependencies: ["PrefectAPI"], resources: [.copy("Fixtures")], swiftSettings: strictSwift),
+        .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "AggregationTests",
+            dependencies: ["Aggregation", "PrefectAPI", "Exposition"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "PollerTests", dependencies: ["Poller", "PrefectAPI", "Exposition"], swiftSettings: strictSwift),
+        .testTarget(name: "WebServerTests", dependencies: ["WebServer"], swiftSettings: strictSwift),
+        .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
+    ]
+)
