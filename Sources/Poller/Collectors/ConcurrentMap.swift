@@ -1,0 +1,29 @@
+import PrefectAPI
+
+/// Runs an async throwing body and captures its outcome, so that concurrent requests can be
+/// started with `async let` and their typed errors surfaced afterwards.
+func capture<Output>(_ body: () async throws(PrefectAPIError) -> Output) async -> Result<Output, PrefectAPIError> {
+    do {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
+    }
+}
+
+/// Runs `transform` on every element concurrently (the client bounds requests in flight) and
+/// returns the results in input order, or the first error.
+func concurrentMap<Element: Sendable, Output: Sendable>(
+    _ elements: [Element], _ transform: @escaping @Sendable (Element) async throws(PrefectAPIError) -> Output
+) async throws(PrefectAPIError) -> [Output] {
+    let results = await withTaskGroup(of: (Int, Result<Output, PrefectAPIError>).self) { group in
+        for (index, element) in elements.enumerated() {
+            group.addTask {
+                (index, await capture { () async throws(PrefectAPIError) in try await transform(element) })
+            }
+        }
+        var collected: [(Int, Result<Output, PrefectAPIError>)] = []
+        for await result in group { collected.append(result) }
+        return collected.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+    return try results.map { result throws(PrefectAPIError) in try result.get() }
+}

@@ -1,0 +1,76 @@
+/// The flow-run filter bodies the poller sends. Each one selects a set whose size does not
+/// grow with the finished-run history or with future scheduled runs.
+///
+/// Beware `start_time.after_`: since Prefect 3.4.1 the server evaluates it as
+/// `COALESCE(start_time, expected_start_time) >= after`, which alone matches every future
+/// scheduled run. ``started(since:)`` pairs it with `is_null_: false`.
+public enum FlowRunQueries {
+    /// Sort orders Prefect accepts (`FlowRunSort`).
+    public enum Sort {
+        public static let id = "ID_DESC"
+        public static let nextScheduledStartAscending = "NEXT_SCHEDULED_START_TIME_ASC"
+        public static let endTimeDescending = "END_TIME_DESC"
+        public static let startTimeDescending = "START_TIME_DESC"
+    }
+
+    private static func types(_ types: [StateType]) -> JSONValue {
+        ["any_": .array(types.map { .string($0.rawValue) })]
+    }
+
+    /// PENDING, RUNNING, PAUSED and CANCELLING runs: the runs in flight.
+    public static func inFlight() -> JSONValue {
+        ["flow_runs": ["state": ["type": types([.pending, .running, .paused, .cancelling])]]]
+    }
+
+    /// SCHEDULED runs whose next scheduled start is at or before `now`: due, late or waiting for a slot.
+    public static func scheduledDue(now: Double) -> JSONValue {
+        [
+            "flow_runs": [
+                "state": ["type": types([.scheduled])],
+                "next_scheduled_start_time": ["before_": .string(PrefectTimestamp.format(now))],
+            ],
+        ]
+    }
+
+    /// A count of SCHEDULED runs that start after `now`, in one queue of one pool
+    /// (or, with nil, runs that have no work queue at all).
+    public static func scheduledUpcoming(now: Double, workPool: String?, workQueue: String?) -> JSONValue {
+        let after = PrefectTimestamp.format(now + 0.000_001)
+        guard let workPool, let workQueue else {
+            return [
+                "flow_runs": [
+                    "state": ["type": types([.scheduled])],
+                    "next_scheduled_start_time": ["after_": .string(after)],
+                    "work_queue_name": ["is_null_": true],
+                ],
+            ]
+        }
+        return [
+            "flow_runs": [
+                "state": ["type": types([.scheduled])],
+                "next_scheduled_start_time": ["after_": .string(after)],
+            ],
+            "work_pools": ["name": ["any_": [.string(workPool)]]],
+            "work_pool_queues": ["name": ["any_": [.string(workQueue)]]],
+        ]
+    }
+
+    /// Runs that reached a terminal state at or after `since`.
+    public static func finished(since: Double) -> JSONValue {
+        [
+            "flow_runs": [
+                "state": ["type": types(StateType.terminal)],
+                "end_time": ["after_": .string(PrefectTimestamp.format(since))],
+            ],
+        ]
+    }
+
+    /// Runs that started at or after `since`.
+    public static func started(since: Double) -> JSONValue {
+        [
+            "flow_runs": [
+                "start_time": ["after_": .string(PrefectTimestamp.format(since)), "is_null_": false],
+            ],
+        ]
+    }
+}

@@ -1,0 +1,52 @@
+public import HTTPClient
+
+/// Why a Prefect API call failed, with a message that says what to check.
+public struct PrefectAPIError: Error, Sendable, CustomStringConvertible {
+    /// The class of failure. Stable: the poller maps it to log lines and metrics.
+    public enum Kind: Sendable, Equatable {
+        /// No HTTP response: refused, timed out, TLS failure and so on.
+        case transport(HTTPClientError.Kind)
+        /// 401 or 403.
+        case unauthorized
+        /// 404: usually an API URL without `/api`.
+        case notFound
+        /// 429, or 503 with `Retry-After`.
+        case rateLimited
+        /// Any other unexpected status.
+        case httpStatus
+        /// A 2xx response that is not the JSON we expect.
+        case invalidResponse
+    }
+
+    public var kind: Kind
+    /// The route template, e.g. `/work_pools/{name}/workers/filter`.
+    public var endpoint: String
+    /// The HTTP status, when there was a response.
+    public var status: Int?
+    /// Seconds the server asked us to wait, from `Retry-After`.
+    public var retryAfter: Double?
+    /// The full, actionable message.
+    public var message: String
+
+    public init(kind: Kind, endpoint: String, status: Int? = nil, retryAfter: Double? = nil, message: String) {
+        self.kind = kind
+        self.endpoint = endpoint
+        self.status = status
+        self.retryAfter = retryAfter
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// A short, stable reason for metrics and de-duplicated logging.
+    public var reason: String {
+        switch kind {
+        case .transport(let kind): return kind.rawValue
+        case .unauthorized: return "unauthorized"
+        case .notFound: return "not_found"
+        case .rateLimited: return "rate_limited"
+        case .httpStatus: return "http_error"
+        case .invalidResponse: return "invalid_response"
+        }
+    }
+}

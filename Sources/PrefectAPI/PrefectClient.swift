@@ -1,0 +1,273 @@
+import Foundation
+public import HTTPClient
+
+/// One API request as it happened, for `prefect_exporter_api_requests_total` and poll statistics.
+public struct RequestRecord: Sendable, Equatable {
+    /// The route template, e.g. `/flow_runs/filter`.
+    public var endpoint: String
+    /// The HTTP status as text, or a transport failure kind such as `timeout`.
+    public var code: String
+    /// Body bytes received on the wire.
+    public var wireBytes: Int
+
+    public init(endpoint: String, code: String, wireBytes: Int) {
+        self.endpoint = endpoint
+        self.code = code
+        self.wireBytes = wireBytes
+    }
+}
+
+/// A strictly read-only client for the Prefect REST API.
+///
+/// It only knows read endpoints. In particular it never calls the worker polling endpoints
+/// (`POST /work_pools/{name}/get_scheduled_flow_runs`, `POST /deployments/get_scheduled_flow_runs`),
+/// which mark queues and deployments as polled and READY as a side effect.
+public final class PrefectClient: Sendable {
+    public let configuration: PrefectClientConfiguration
+    private let transport: any HTTPTransport
+    private let observer: @Sendable (RequestRecord) -> Void
+    private let semaphore: AsyncSemaphore
+
+    /// - Parameter observer: called once per HTTP attempt, from any thread.
+    public init(
+        configuration: PrefectClientConfiguration, transport: any HTTPTransport,
+        observer: @escaping @Sendable (RequestRecord) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.transport = transport
+        self.observer = observer
+        self.semaphore = AsyncSemaphore(permits: configuration.maxConcurrentRequests)
+    }
+
+    // MARK: Endpoints
+
+    /// The server's package version (`GET /admin/version`; nil on Prefect Cloud, which has no `/admin`)
+    /// and its API version (`GET /version`).
+    public func serverVersion() async throws(PrefectAPIError) -> (version: String?, apiVersion: String?) {
+        let apiVersion: String = try await decode(String.self, from: send(.get, "/version", path: "/version"), endpoint: "/version")
+        var version: String?
+        do {
+            version = try await decode(
+                String.self, from: send(.get, "/admin/version", path: "/admin/version"), endpoint: "/admin/version")
+        } catch where error.kind == .notFound || error.kind == .unauthorized {
+            version = nil
+        }
+        return (version, apiVersion)
+    }
+
+    /// Every work pool.
+    public func workPools() async throws(PrefectAPIError) -> [WorkPool] {
+        try await paginate(WorkPool.self, endpoint: "/work_pools/filter", path: "/work_pools/filter", filter: [:])
+    }
+
+    /// Every work queue of every pool (legacy queues outside pools included).
+    public func workQueues() async throws(PrefectAPIError) -> [WorkQueue] {
+        try await paginate(WorkQueue.self, endpoint: "/work_queues/filter", path: "/work_queues/filter", filter: [:])
+    }
+
+    /// The workers of one pool.
+    public func workers(inPool pool: String) async throws(PrefectAPIError) -> [Worker] {
+        try await paginate(
+            Worker.self, endpoint: "/work_pools/{name}/workers/filter",
+            path: "/work_pools/\(Self.encodePathSegment(pool))/workers/filter", filter: [:])
+    }
+
+    /// Every deployment.
+    public func deployments() async throws(PrefectAPIError) -> [Deployment] {
+        try await paginate(Deployment.self, endpoint: "/deployments/filter", path: "/deployments/filter", filter: [:])
+    }
+
+    /// The flows with these ids, in pages of at most the page size.
+    public func flows(ids: [String]) async throws(PrefectAPIError) -> [Flow] {
+        var flows: [Flow] = []
+        var start = 0
+        let unique = Array(Set(ids)).sorted()
+        while start < unique.count {
+            let chunk = Array(unique[start..<min(start + configuration.pageSize, unique.count)])
+            let filter: JSONValue = ["flows": ["id": ["any_": .array(chunk.map(JSONValue.string))]]]
+            flows += try await paginate(Flow.self, endpoint: "/flows/filter", path: "/flows/filter", filter: filter)
+            start += chunk.count
+        }
+        return flows
+    }
+
+    /// Flow runs matching a filter body (`flow_runs`, `work_pools`, `work_pool_queues`…), all pages.
+    /// Only call this for bounded sets: never for the finished-run history or future scheduled runs.
+    public func flowRuns(matching filter: JSONValue, sort: String) async throws(PrefectAPIError) -> [FlowRun] {
+        try await paginate(FlowRun.self, endpoint: "/flow_runs/filter", path: "/flow_runs/filter", filter: filter, sort: sort)
+    }
+
+    /// How many flow runs match a filter body, in one request.
+    public func countFlowRuns(matching filter: JSONValue) async throws(PrefectAPIError) -> Int {
+        let response = try await send(.post, "/flow_runs/count", path: "/flow_runs/count", body: filter)
+        return try decode(Int.self, from: response, endpoint: "/flow_runs/count")
+    }
+
+    // MARK: Paging
+
+    private func paginate<Item: Decodable>(
+        _ type: Item.Type, endpoint: String, path: String, filter: JSONValue, sort: String? = nil
+    ) async throws(PrefectAPIError) -> [Item] {
+        var items: [Item] = []
+        var offset = 0
+        // A hard stop, so that a server ignoring `offset` cannot loop us forever.
+        let maxPages = 5_000
+        for _ in 0..<maxPages {
+            var members: [(key: String, value: JSONValue)] = []
+            if case .object(let filterMembers) = filter { members = filterMembers }
+            if let sort { members.append((key: "sort", value: .string(sort))) }
+            members.append((key: "limit", value: .number(Double(configuration.pageSize))))
+            members.append((key: "offset", value: .number(Double(offset))))
+            let response = try await send(.post, endpoint, path: path, body: .object(members))
+            let page = try decode([Item].self, from: response, endpoint: endpoint)
+            items += page
+            if page.count < configuration.pageSize { return items }
+            offset += page.count
+        }
+        throw PrefectAPIError(
+            kind: .invalidResponse, endpoint: endpoint,
+            message: "\(endpoint) returned more than \(maxPages) full pages; the server may be ignoring `offset`")
+    }
+
+    // MARK: Requests
+
+    private func decode<Value: Decodable>(
+        _ type: Value.Type, from response: HTTPResponse, endpoint: String
+    ) throws(PrefectAPIError) -> Value {
+        do {
+            return try JSONDecoder().decode(Value.self, from: Data(response.body))
+        } catch {
+            let preview = String(decoding: response.body.prefix(120), as: UTF8.self)
+            throw PrefectAPIError(
+                kind: .invalidResponse, endpoint: endpoint, status: response.status,
+                message: "unexpected response from \(endpoint) at \(configuration.redactedBaseURL): "
+                    + "\(Self.describe(decodingError: error)); body starts with \(preview.debugDescription)")
+        }
+    }
+
+    private static func describe(decodingError error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .dataCorrupted(let context): return "invalid JSON (\(context.debugDescription))"
+        case .keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
+        case .typeMismatch(let type, let context):
+            return "expected \(type) at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case .valueNotFound(let type, let context):
+            return "missing \(type) at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    private func send(
+        _ method: HTTPRequest.Method, _ endpoint: String, path: String, body: JSONValue? = nil
+    ) async throws(PrefectAPIError) -> HTTPResponse {
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        switch configuration.auth {
+        case .none: break
+        case .apiKey(let key): headers.append(("Authorization", "Bearer \(key)"))
+        case .basic(let userPass): headers.append(("Authorization", "Basic \(Data(userPass.utf8).base64EncodedString())"))
+        }
+        let request = HTTPRequest(
+            method: method, url: configuration.baseURL + path, headers: headers,
+            body: body.map { Array($0.serialized.utf8) })
+
+        var attempt = 0
+        while true {
+            await semaphore.acquire()
+            let outcome: Result<HTTPResponse, HTTPClientError>
+            do {
+                outcome = .success(try await transport.perform(request))
+            } catch {
+                outcome = .failure(error)
+            }
+            semaphore.release()
+
+            let failure: PrefectAPIError
+            let retryable: Bool
+            switch outcome {
+            case .failure(let error):
+                observer(RequestRecord(endpoint: endpoint, code: error.kind.rawValue, wireBytes: 0))
+                failure = PrefectAPIError(
+                    kind: .transport(error.kind), endpoint: endpoint,
+                    message: "cannot reach Prefect at \(configuration.redactedBaseURL) (\(method.rawValue) \(endpoint)): \(error.message)")
+                retryable = error.kind == .timeout || error.kind == .connectionError
+            case .success(let response):
+                observer(RequestRecord(endpoint: endpoint, code: String(response.status), wireBytes: response.wireBytes))
+                if (200..<300).contains(response.status) { return response }
+                (failure, retryable) = classify(response, method: method, endpoint: endpoint)
+            }
+            guard retryable, attempt < configuration.retries else { throw failure }
+            attempt += 1
+            let base = Double(configuration.retryBaseDelay.components.seconds)
+                + Double(configuration.retryBaseDelay.components.attoseconds) / 1e18
+            let delay = min(2.0, base * pow(2, Double(attempt - 1))) * Double.random(in: 0.75...1.25)
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+        }
+    }
+
+    private func classify(
+        _ response: HTTPResponse, method: HTTPRequest.Method, endpoint: String
+    ) -> (PrefectAPIError, retryable: Bool) {
+        let status = response.status
+        let where_ = "\(method.rawValue) \(endpoint) at \(configuration.redactedBaseURL)"
+        let detail = Self.errorDetail(response.body)
+        if let retryAfter = response.header("retry-after").flatMap(Self.parseRetryAfter), status == 429 || status == 503 {
+            return (PrefectAPIError(
+                kind: .rateLimited, endpoint: endpoint, status: status, retryAfter: retryAfter,
+                message: "Prefect answered \(status) to \(where_) and asked to retry after \(Int(retryAfter.rounded(.up)))s; "
+                    + "polls are skipped until then"), false)
+        }
+        switch status {
+        case 401, 403:
+            return (PrefectAPIError(
+                kind: .unauthorized, endpoint: endpoint, status: status,
+                message: "Prefect rejected the credentials (HTTP \(status)) on \(where_): \(configuration.auth.credentialHint)"), false)
+        case 404:
+            return (PrefectAPIError(
+                kind: .notFound, endpoint: endpoint, status: status,
+                message: "Prefect answered 404 to \(where_): check that --prefect.api-url is the API root "
+                    + "(a self-hosted server's URL ends in /api; a Prefect Cloud URL ends in /accounts/<id>/workspaces/<id>)"), false)
+        case 429:
+            return (PrefectAPIError(
+                kind: .rateLimited, endpoint: endpoint, status: status,
+                message: "Prefect rate-limited \(where_) (HTTP 429)\(detail)"), true)
+        case 500, 502, 503, 504:
+            return (PrefectAPIError(
+                kind: .httpStatus, endpoint: endpoint, status: status,
+                message: "Prefect answered \(status) to \(where_)\(detail)"), true)
+        default:
+            return (PrefectAPIError(
+                kind: .httpStatus, endpoint: endpoint, status: status,
+                message: "Prefect answered \(status) to \(where_)\(detail)"), false)
+        }
+    }
+
+    /// `: <detail>` from Prefect's error bodies (`{"detail": …}` or `{"exception_message": …}`), or empty.
+    private static func errorDetail(_ body: [UInt8]) -> String {
+        guard !body.isEmpty,
+              let object = try? JSONSerialization.jsonObject(with: Data(body.prefix(4096))) as? [String: Any]
+        else { return "" }
+        if let detail = object["detail"] as? String { return ": \(detail.prefix(200))" }
+        if let message = object["exception_message"] as? String { return ": \(message.prefix(200))" }
+        return ""
+    }
+
+    /// `Retry-After` as seconds: either delta-seconds or an HTTP date.
+    static func parseRetryAfter(_ value: String) -> Double? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Double(trimmed), seconds >= 0, seconds.isFinite { return min(seconds, 86_400) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return min(max(0, date.timeIntervalSinceNow), 86_400)
+    }
+
+    /// Percent-encodes one path segment (a pool name may hold any character).
+    static func encodePathSegment(_ segment: String) -> String {
+        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
+    }
+}

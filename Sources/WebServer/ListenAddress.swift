@@ -1,0 +1,228 @@
+import Foundation
+
+/// A parsed listen address such as `:14200`, `127.0.0.1:14200`, `[::1]:14200` or `localhost:0`.
+///
+/// An empty host means every interface: the server then listens on `[::]` with IPv4 mapped in
+/// (dual stack), or on `0.0.0.0` when the machine has no IPv6. Port 0 asks the kernel for a
+/// free port; ``WebServer/port`` tells which one it chose.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    /// The host part without brackets: an IPv4 or IPv6 literal, a host name, or empty for every interface.
+    public let host: String
+    /// The port part.
+    public let port: UInt16
+    /// The address as written.
+    public let description: String
+
+    /// Parses `host:port`, `[ipv6]:port` or `:port`.
+    public init(parsing text: String) throws(WebServerError) {
+        func invalid(_ reason: String) -> WebServerError {
+            WebServerError(kind: .invalidAddress, description: "invalid listen address \"\(text)\": \(reason)")
+        }
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw invalid("missing ']' after IPv6 address") }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw invalid("missing port after ']'") }
+            portPart = rest.dropFirst()
+            guard !hostPart.isEmpty else { throw invalid("empty IPv6 address between brackets") }
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { throw invalid("missing port, expected host:port") }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            if hostPart.contains(":") { throw invalid("IPv6 addresses must be written in brackets, like [::1]:14200") }
+        }
+        guard !portPart.isEmpty, portPart.utf8.count <= 5, portPart.allSatisfy(\.isASCII), portPart.allSatisfy(\.isNumber),
+            let port = UInt16(portPart)
+        else { throw invalid("port must be a number from 0 to 65535") }
+        self.host = String(hostPart)
+        self.port = port
+        self.description = text
+    }
+}
+
+/// A listening TCP socket that this process created, bound and owns until handed to libmicrohttpd.
+struct ListeningSocket {
+    let descriptor: Int32
+    let isIPv6: Bool
+    let port: UInt16
+
+    /// Creates, binds and listens. Every failure is reported as "cannot listen on <address>: <reason>".
+    static func open(_ address: ListenAddress, backlog: Int32) throws(WebServerError) -> ListeningSocket {
+        let candidates = try socketAddresses(for: address)
+        var lastError: WebServerError?
+        for candidate in candidates {
+            do {
+                return try open(candidate, address: address, backlog: backlog)
+            } catch {
+                lastError = error
+                // Only fall back to IPv4 when IPv6 itself is unavailable.
+                if error.kind != .listenFailed { break }
+            }
+        }
+        throw lastError ?? WebServerError(kind: .invalidAddress, description: "cannot listen on \(address): no usable address")
+    }
+
+    private static func open(_ socketAddress: SocketAddress, address: ListenAddress, backlog: Int32) throws(WebServerError) -> ListeningSocket {
+        func failure(_ step: String, _ code: Int32) -> WebServerError {
+            let kind: WebServerError.Kind = code == EADDRINUSE ? .addressInUse : .listenFailed
+            let reason = step.isEmpty ? errorMessage(code) : "\(step): \(errorMessage(code))"
+            return WebServerError(kind: kind, description: "cannot listen on \(address): \(reason)")
+        }
+        let family = socketAddress.isIPv6 ? AF_INET6 : AF_INET
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let descriptor = socket(family, type, 0)
+        guard descriptor >= 0 else { throw failure("socket", errno) }
+        var succeeded = false
+        defer { if !succeeded { close(descriptor) } }
+
+        var on: Int32 = 1
+        guard setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw failure("setsockopt SO_REUSEADDR", errno)
+        }
+        if socketAddress.isIPv6 {
+            // Dual stack for the unspecified address `::` (like Go's net.Listen); IPv6 only otherwise.
+            var v6only: Int32 = socketAddress.isUnspecified ? 0 : 1
+            guard setsockopt(descriptor, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &v6only, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+                throw failure("setsockopt IPV6_V6ONLY", errno)
+            }
+        }
+        let bound = socketAddress.withSockAddr { pointer, length in bind(descriptor, pointer, length) }
+        guard bound == 0 else { throw failure("", errno) }
+        guard listen(descriptor, backlog) == 0 else { throw failure("", errno) }
+
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { throw failure("getsockname", errno) }
+        let port: UInt16 = withUnsafePointer(to: &storage) { pointer in
+            if socketAddress.isIPv6 {
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+        }
+        succeeded = true
+        return ListeningSocket(descriptor: descriptor, isIPv6: socketAddress.isIPv6, port: port)
+    }
+
+    /// The socket addresses to try, in order.
+    private static func socketAddresses(for address: ListenAddress) throws(WebServerError) -> [SocketAddress] {
+        if address.host.isEmpty {
+            return [.ipv6(.unspecified, port: address.port), .ipv4(.unspecified, port: address.port)]
+        }
+        var ipv4 = in_addr()
+        if inet_pton(AF_INET, address.host, &ipv4) == 1 { return [.ipv4(ipv4, port: address.port)] }
+        var ipv6 = in6_addr()
+        if inet_pton(AF_INET6, address.host, &ipv6) == 1 { return [.ipv6(ipv6, port: address.port)] }
+        return try resolve(address)
+    }
+
+    /// Resolves a host name; IPv4 results first, like Go's net.Listen.
+    private static func resolve(_ address: ListenAddress) throws(WebServerError) -> [SocketAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_ADDRCONFIG
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(address.host, nil, &hints, &list)
+        guard status == 0 else {
+            let reason = String(cString: gai_strerror(status))
+            throw WebServerError(
+                kind: .invalidAddress,
+                description: "cannot listen on \(address): cannot resolve host \"\(address.host)\": \(reason.lowercasedFirst)")
+        }
+        defer { freeaddrinfo(list) }
+        var ipv4: [SocketAddress] = []
+        var ipv6: [SocketAddress] = []
+        var entry = list
+        while let current = entry?.pointee {
+            if current.ai_family == AF_INET, let raw = current.ai_addr {
+                let value = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                ipv4.append(.ipv4(value, port: address.port))
+            } else if current.ai_family == AF_INET6, let raw = current.ai_addr {
+                let value = raw.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                ipv6.append(.ipv6(value, port: address.port))
+            }
+            entry = current.ai_next
+        }
+        guard let first = (ipv4 + ipv6).first else {
+            throw WebServerError(
+                kind: .invalidAddress,
+                description: "cannot listen on \(address): host \"\(address.host)\" has no IPv4 or IPv6 address")
+        }
+        return [first]
+    }
+
+    private static func errorMessage(_ code: Int32) -> String {
+        switch code {
+        case EADDRINUSE: return "address already in use"
+        case EACCES: return "permission denied"
+        case EADDRNOTAVAIL: return "cannot assign requested address"
+        case EAFNOSUPPORT: return "address family not supported"
+        case EMFILE, ENFILE: return "too many open files"
+        default:
+            guard let text = strerror(code) else { return "error \(code)" }
+            return String(cString: text).lowercasedFirst
+        }
+    }
+}
+
+/// An IPv4 or IPv6 socket address with a port.
+private enum SocketAddress {
+    case ipv4(in_addr, port: UInt16)
+    case ipv6(in6_addr, port: UInt16)
+
+    var isIPv6: Bool {
+        if case .ipv6 = self { return true }
+        return false
+    }
+
+    var isUnspecified: Bool {
+        switch self {
+        case .ipv4(let address, _): return address.s_addr == 0
+        case .ipv6(let address, _):
+            var copy = address
+            return withUnsafeBytes(of: &copy) { bytes in bytes.allSatisfy { $0 == 0 } }
+        }
+    }
+
+    func withSockAddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+        switch self {
+        case .ipv4(let address, let port):
+            var socketAddress = sockaddr_in()
+            socketAddress.sin_family = sa_family_t(AF_INET)
+            socketAddress.sin_port = port.bigEndian
+            socketAddress.sin_addr = address
+            return withUnsafePointer(to: &socketAddress) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        case .ipv6(let address, let port):
+            var socketAddress = sockaddr_in6()
+            socketAddress.sin6_family = sa_family_t(AF_INET6)
+            socketAddress.sin6_port = port.bigEndian
+            socketAddress.sin6_addr = address
+            return withUnsafePointer(to: &socketAddress) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        }
+    }
+}
+
+extension in_addr {
+    fileprivate static var unspecified: in_addr { in_addr(s_addr: 0) }
+}
+
+extension in6_addr {
+    fileprivate static var unspecified: in6_addr { in6_addr() }
+}
+
+extension String {
+    /// The string with its first character lowercased: "Address already in use" -> "address already in use".
+    var lowercasedFirst: String {
+        guard let first else { return self }
+        return first.lowercased() + dropFirst()
+    }
+}
