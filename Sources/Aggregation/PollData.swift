@@ -81,6 +81,9 @@ public struct AggregationSettings: Sendable {
     public var durationBuckets: [Double]
     /// Whether flow-run families carry the `deployment` label.
     public var includeDeploymentLabel: Bool
+    /// Whether this exporter reports runs with no work pool (false when a work-pool selection
+    /// leaves them to another exporter), so their zero-filled series are not duplicated.
+    public var includesRunsWithoutPool: Bool
 
     public static let defaultLatenessBuckets: [Double] = [15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400]
     public static let defaultRunningBuckets: [Double] = [60, 300, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400]
@@ -90,8 +93,10 @@ public struct AggregationSettings: Sendable {
     public init(
         lateAfter: Double = 15, latenessBuckets: [Double] = defaultLatenessBuckets,
         runningBuckets: [Double] = defaultRunningBuckets, startDelayBuckets: [Double] = defaultStartDelayBuckets,
-        durationBuckets: [Double] = defaultDurationBuckets, includeDeploymentLabel: Bool = true
+        durationBuckets: [Double] = defaultDurationBuckets, includeDeploymentLabel: Bool = true,
+        includesRunsWithoutPool: Bool = true
     ) {
+        self.includesRunsWithoutPool = includesRunsWithoutPool
         self.lateAfter = lateAfter
         self.latenessBuckets = latenessBuckets
         self.runningBuckets = runningBuckets

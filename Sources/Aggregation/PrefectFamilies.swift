@@ -219,7 +219,7 @@ struct Scope {
 
     init(data: PollData, deploymentNames: [String: String], settings: AggregationSettings) {
         self.settings = settings
-        var queues: Set<QueueKey> = [.none]
+        var queues: Set<QueueKey> = settings.includesRunsWithoutPool ? [.none] : []
         for queue in data.workQueues {
             guard let pool = queue.workPoolName else { continue }
             queues.insert(QueueKey(workPool: pool, workQueue: queue.name))

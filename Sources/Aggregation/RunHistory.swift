@@ -66,13 +66,14 @@ public struct RunHistory: Sendable {
             guard seenFinished.updateValue(end, forKey: key) == nil else { continue }
             let deployment = settings.includeDeploymentLabel ? run.deploymentID.flatMap { deploymentNames[$0] } ?? "" : ""
             finished[FinishedKey(queue: run.queueKey, deployment: deployment, stateType: type), default: 0] += 1
-            if run.startTime != nil {
+            if run.hasRun {
                 durations[DurationKey(queue: run.queueKey, stateType: type), default: Histogram(upperBounds: settings.durationBuckets)]
                     .observe(max(0, run.totalRunTime))
             }
         }
         for run in started {
-            guard let start = run.startTime, start >= queryStart else { continue }
+            // Runs cancelled before they ran carry a start_time too; they did not start.
+            guard let start = run.startTime, start >= queryStart, run.hasRun else { continue }
             let key = "\(run.id)|\(start)"
             guard seenStarted.updateValue(start, forKey: key) == nil else { continue }
             let expected = run.expectedStartTime ?? start

@@ -92,8 +92,16 @@ public struct ExporterConfiguration: Sendable {
             throw ConfigurationError(setting: "--log.format", problem: "must be logfmt or json (got '\(options.logFormat)')")
         }
 
+        let selection: WorkPoolSelection
+        do {
+            selection = try WorkPoolSelection(includePattern: options.workPoolInclude, excludePattern: options.workPoolExclude)
+        } catch {
+            let setting = error.pattern == options.workPoolInclude ? "--prefect.work-pool-include" : "--prefect.work-pool-exclude"
+            throw ConfigurationError(setting: setting, problem: "\(error)")
+        }
         let aggregation = AggregationSettings(
-            lateAfter: lateAfter.seconds, latenessBuckets: buckets, includeDeploymentLabel: options.deploymentLabel)
+            lateAfter: lateAfter.seconds, latenessBuckets: buckets, includeDeploymentLabel: options.deploymentLabel,
+            includesRunsWithoutPool: selection.includes(""))
         var web = WebServerConfiguration(listenAddress: options.listenAddress)
         web.maxConnections = options.maxConnections
         return ExporterConfiguration(
@@ -104,7 +112,7 @@ public struct ExporterConfiguration: Sendable {
                 insecureSkipVerify: insecure, userAgent: "prefect-exporter/\(ExporterVersion.version)"),
             poller: PollerConfiguration(
                 interval: pollInterval, maxStaleness: maxStaleness, aggregation: aggregation,
-                version: ExporterVersion.version, revision: ExporterVersion.revision),
+                version: ExporterVersion.version, revision: ExporterVersion.revision, workPoolSelection: selection),
             web: web, telemetryPath: options.telemetryPath, logLevel: level, logFormat: format, once: options.once)
     }
 

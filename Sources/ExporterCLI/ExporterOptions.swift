@@ -78,6 +78,19 @@ public struct ExporterOptions: ParsableArguments {
         help: ArgumentHelp("Comma-separated bucket bounds, in seconds, of prefect_flow_run_lateness_seconds.", valueName: "list"))
     var latenessBuckets = "15,30,60,120,300,600,1800,3600,7200,14400,43200,86400"
 
+    @Option(
+        name: .customLong("prefect.work-pool-include"),
+        help: ArgumentHelp(
+            "Only report work pools whose name fully matches this regular expression. Runs with no pool have the name ''. "
+                + "Use with --prefect.work-pool-exclude to split a large Prefect between exporters.",
+            valueName: "regex"))
+    var workPoolInclude: String?
+
+    @Option(
+        name: .customLong("prefect.work-pool-exclude"),
+        help: ArgumentHelp("Do not report work pools whose name fully matches this regular expression.", valueName: "regex"))
+    var workPoolExclude: String?
+
     @Flag(
         name: .customLong("metrics.deployment-label"), inversion: .prefixedNo,
         help: "Whether flow-run metrics carry the deployment label. Turn it off (--no-metrics.deployment-label) for very large installs.")

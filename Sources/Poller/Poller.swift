@@ -14,11 +14,15 @@ public struct PollerConfiguration: Sendable {
     /// The exporter's version and revision, for `prefect_exporter_build_info`.
     public var version: String
     public var revision: String
+    /// The work pools to report; all by default.
+    public var workPoolSelection: WorkPoolSelection
 
     public init(
         interval: Duration = .seconds(30), maxStaleness: Duration = .seconds(300),
-        aggregation: AggregationSettings = AggregationSettings(), version: String = "dev", revision: String = "unknown"
+        aggregation: AggregationSettings = AggregationSettings(), version: String = "dev", revision: String = "unknown",
+        workPoolSelection: WorkPoolSelection = .all
     ) {
+        self.workPoolSelection = workPoolSelection
         self.interval = interval
         self.maxStaleness = maxStaleness
         self.aggregation = aggregation
@@ -114,7 +118,7 @@ public actor Poller {
         _ = statistics.takePollCost()
         let startTicks = DispatchTime.now().uptimeNanoseconds
         let context = CollectionContext(client: client, now: now, historyQueryStart: history.queryStart)
-        let result = await PollCycle(context: context).run()
+        let result = await PollCycle(context: context, selection: configuration.workPoolSelection).run()
         lastPollDuration = Double(DispatchTime.now().uptimeNanoseconds - startTicks) / 1e9
         lastOutcomes = result.outcomes
         let cost = statistics.takePollCost()

@@ -110,6 +110,7 @@ extension FlowRun: Decodable {
             nextScheduledStartTime: container.timestamp("next_scheduled_start_time"),
             startTime: container.timestamp("start_time"),
             endTime: container.timestamp("end_time"),
-            totalRunTime: container.optionalDouble("total_run_time") ?? 0)
+            totalRunTime: container.optionalDouble("total_run_time") ?? 0,
+            runCount: container.optionalInt("run_count"))
     }
 }

@@ -5,6 +5,31 @@
 /// `COALESCE(start_time, expected_start_time) >= after`, which alone matches every future
 /// scheduled run. ``started(since:)`` pairs it with `is_null_: false`.
 public enum FlowRunQueries {
+    /// Which runs a query covers: all, those of some work pools, or those with no work queue
+    /// (ad-hoc and `flow.serve()` runs). Used when exporters split Prefect by work pool.
+    public enum Scope: Sendable, Equatable {
+        case all
+        case pools([String])
+        case noPool
+    }
+
+    /// Adds a scope's constraints to a filter body built by this type.
+    public static func restrict(_ body: JSONValue, to scope: Scope) -> JSONValue {
+        guard case .object(var members) = body else { return body }
+        switch scope {
+        case .all:
+            return body
+        case .pools(let names):
+            members.append((key: "work_pools", value: ["name": ["any_": .array(names.map(JSONValue.string))]]))
+        case .noPool:
+            if let index = members.firstIndex(where: { $0.key == "flow_runs" }), case .object(var runFilter) = members[index].value {
+                runFilter.append((key: "work_queue_name", value: ["is_null_": true]))
+                members[index].value = .object(runFilter)
+            }
+        }
+        return .object(members)
+    }
+
     /// Sort orders Prefect accepts (`FlowRunSort`).
     public enum Sort {
         public static let id = "ID_DESC"

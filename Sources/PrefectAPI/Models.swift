@@ -134,12 +134,18 @@ public struct FlowRun: Sendable, Equatable {
     public var endTime: Double?
     /// Seconds spent in RUNNING, as Prefect counts it.
     public var totalRunTime: Double
+    /// How many times the run entered RUNNING; nil when the server did not say. Prefect stamps
+    /// `start_time` even on runs cancelled before they ever ran, so this tells whether a run ran.
+    public var runCount: Int?
+
+    /// Whether the run ever entered RUNNING (unknown counts as yes).
+    public var hasRun: Bool { startTime != nil && runCount != 0 }
 
     public init(
         id: String, deploymentID: String? = nil, workPoolName: String? = nil, workQueueName: String? = nil,
         stateType: StateType?, stateName: String?, expectedStartTime: Double? = nil,
         nextScheduledStartTime: Double? = nil, startTime: Double? = nil, endTime: Double? = nil,
-        totalRunTime: Double = 0
+        totalRunTime: Double = 0, runCount: Int? = nil
     ) {
         self.id = id
         self.deploymentID = deploymentID
@@ -152,5 +158,6 @@ public struct FlowRun: Sendable, Equatable {
         self.startTime = startTime
         self.endTime = endTime
         self.totalRunTime = totalRunTime
+        self.runCount = runCount
     }
 }

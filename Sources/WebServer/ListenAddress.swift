@@ -48,6 +48,33 @@ struct ListeningSocket {
     let isIPv6: Bool
     let port: UInt16
 
+    /// A second descriptor for the same socket, to hand to libmicrohttpd.
+    ///
+    /// libmicrohttpd closes a listen socket it was given when it fails late in starting, but not
+    /// when it fails early; with a duplicate the caller can tell (see ``isStillOpen(_:)``) and
+    /// never closes a descriptor number twice.
+    func duplicate(address: ListenAddress) throws(WebServerError) -> Int32 {
+        let copy = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else {
+            throw WebServerError(kind: .listenFailed, description: "cannot listen on \(address): dup: \(Self.errorMessage(errno))")
+        }
+        return copy
+    }
+
+    /// Whether `copy` is still open and still refers to this socket (rather than to a descriptor
+    /// that reused its number). Race-free while this socket's own descriptor is open.
+    func isStillOpen(_ copy: Int32) -> Bool {
+        var original = stat()
+        var other = stat()
+        guard fstat(descriptor, &original) == 0, fstat(copy, &other) == 0 else { return false }
+        return original.st_dev == other.st_dev && original.st_ino == other.st_ino
+    }
+
+    /// Closes this socket's descriptor.
+    func close() {
+        _ = Glibc.close(descriptor)
+    }
+
     /// Creates, binds and listens. Every failure is reported as "cannot listen on <address>: <reason>".
     static func open(_ address: ListenAddress, backlog: Int32) throws(WebServerError) -> ListeningSocket {
         let candidates = try socketAddresses(for: address)
@@ -75,7 +102,7 @@ struct ListeningSocket {
         let descriptor = socket(family, type, 0)
         guard descriptor >= 0 else { throw failure("socket", errno) }
         var succeeded = false
-        defer { if !succeeded { close(descriptor) } }
+        defer { if !succeeded { _ = Glibc.close(descriptor) } }
 
         var on: Int32 = 1
         guard setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
@@ -156,7 +183,7 @@ struct ListeningSocket {
         return [first]
     }
 
-    private static func errorMessage(_ code: Int32) -> String {
+    static func errorMessage(_ code: Int32) -> String {
         switch code {
         case EADDRINUSE: return "address already in use"
         case EACCES: return "permission denied"

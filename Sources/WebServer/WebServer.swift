@@ -93,30 +93,35 @@ public final class WebServer: @unchecked Sendable {
         try configuration.validate()
         let address = try ListenAddress(parsing: configuration.listenAddress)
         let socket = try ListeningSocket.open(address, backlog: Int32(configuration.listenBacklog))
+        defer { socket.close() }  // libmicrohttpd gets its own descriptor of the socket
+        let daemonSocket = try socket.duplicate(address: address)
 
         let context = Unmanaged.passRetained(ServerContext(handler: handler, logger: logger))
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_AUTO.rawValue | MHD_USE_ITC.rawValue
             | MHD_USE_ERROR_LOG.rawValue
         if socket.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
-        let options: [MHD_OptionItem] = [
+        var options: [MHD_OptionItem] = [
             // The logger goes first so that libmicrohttpd logs nothing to stderr while it parses the rest.
             // (A literal closure: a stored property of this C function type crashes the 6.3 compiler
             // when a test module deserializes it.)
             pe_mhd_option_external_logger({ WebServer.logMessage($0, $1, $2) }, context.toOpaque()),
-            MHD_OptionItem(option: .LISTEN_SOCKET, value: Int(socket.descriptor), ptr_value: nil),
-            MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threadPoolSize, ptr_value: nil),
+            MHD_OptionItem(option: .LISTEN_SOCKET, value: Int(daemonSocket), ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_LIMIT, value: configuration.maxConnections, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: configuration.connectionMemoryLimit, ptr_value: nil),
-            MHD_OptionItem(option: .END, value: 0, ptr_value: nil),
         ]
+        if configuration.threadPoolSize > 1 {
+            // libmicrohttpd warns about a pool of one; without the option it runs one thread.
+            options.append(MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threadPoolSize, ptr_value: nil))
+        }
+        options.append(MHD_OptionItem(option: .END, value: 0, ptr_value: nil))
         let started = options.withUnsafeBufferPointer { items in
             pe_mhd_start_daemon(flags, 0, WebServer.accessHandlerCallback, context.toOpaque(), items.baseAddress)
         }
         guard let started else {
             let reason = context.takeUnretainedValue().startupMessage ?? "libmicrohttpd failed to start"
             context.release()
-            // libmicrohttpd closes a listen socket it was given when it fails to start.
+            if socket.isStillOpen(daemonSocket) { close(daemonSocket) }
             let error = WebServerError(kind: .startFailed, description: "cannot listen on \(address): \(reason)")
             logger.error("Cannot start the web server", metadata: ["error": "\(error)"])
             throw error
@@ -182,13 +187,17 @@ public final class WebServer: @unchecked Sendable {
     private static let headerIteratorCallback: MHD_KeyValueIterator = { WebServer.collectHeader($0, $1, $2, $3) }
     private static let releaseBodyCallback: MHD_ContentReaderFreeCallback = { WebServer.releaseBody($0) }
 
+    /// Request bodies up to this size are read and thrown away, which keeps the connection
+    /// usable; a larger or chunked body gets its response at once and the connection closed.
+    static let discardableBodySize = 64 * 1024
+
     /// libmicrohttpd's access handler. It is called once when the headers have arrived, then
     /// again for each chunk of a request body, and once more at the end of the request.
     ///
-    /// A request without a body is answered on that last call: libmicrohttpd closes the connection
-    /// after a response queued on the first call, and keep-alive matters to Prometheus. A request
-    /// with a body is answered at once, without reading the body (libmicrohttpd then closes the
-    /// connection); any body data that still arrives is discarded.
+    /// Requests are answered on that last call: libmicrohttpd closes the connection after a
+    /// response queued on the first call, and keep-alive matters to Prometheus. Body data is
+    /// discarded. A chunked body, or one larger than ``discardableBodySize``, is not worth
+    /// reading: that request is answered on the first call instead, and the connection closed.
     private static func handleAccess(
         _ cls: UnsafeMutableRawPointer?,
         _ connection: OpaquePointer?,
@@ -204,11 +213,14 @@ public final class WebServer: @unchecked Sendable {
         switch requestState.pointee {
         case nil:
             let headers = headers(of: connection)
-            let hasBody = headers.contains { header in
-                let name = header.name.lowercased()
-                return (name == "content-length" && header.value != "0") || name == "transfer-encoding"
+            let bodyIsTooLarge = headers.contains { header in
+                switch header.name.lowercased() {
+                case "transfer-encoding": return true
+                case "content-length": return (Int(header.value) ?? Int.max) > discardableBodySize
+                default: return false
+                }
             }
-            guard hasBody else {
+            guard bodyIsTooLarge else {
                 requestState.pointee = awaitingEndMarker
                 return .YES
             }
@@ -337,6 +349,33 @@ private final class ServerContext: @unchecked Sendable {
         let isStarting = starting
         if isStarting, firstStartupMessage == nil { firstStartupMessage = message }
         lock.unlock()
-        logger.error("libmicrohttpd: \(message)")
+        if isStarting {
+            logger.error("libmicrohttpd: \(message)")
+        } else if Self.clientCausedPrefixes.contains(where: { message.hasPrefix($0) }) {
+            logger.debug("libmicrohttpd: \(message)")
+        } else if message.hasPrefix("Server reached connection limit") {
+            logger.warning("libmicrohttpd: \(message)", metadata: ["hint": "raise --web.max-connections"])
+        } else {
+            logger.error("libmicrohttpd: \(message)")
+        }
     }
+
+    /// Messages about one client's connection or malformed request: routine on a server
+    /// reachable by anything, so logged at debug only.
+    private static let clientCausedPrefixes = [
+        "Socket has been disconnected",
+        "Connection socket is closed when reading request",
+        "Connection was closed by remote side",
+        "Failed to send data in request",
+        "Failed to send the response",
+        "Failed to send the chunked response",
+        "Failed to send the footers",
+        "Error processing request (HTTP response code is",
+        "Received HTTP/1.1 request without",
+        "Too large value of 'Content-Length'",
+        "Failed to parse `Content-Length'",
+        "Not enough memory in pool to",
+        "Setting ",  // a socket option on a client's socket, usually one already gone
+        "Failed to push the data from buffers",
+    ]
 }

@@ -8,10 +8,10 @@ struct ActiveFlowRunCollector: Collector {
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [FlowRun] {
         async let inFlight = capture { () async throws(PrefectAPIError) in
-            try await context.client.flowRuns(matching: FlowRunQueries.inFlight(), sort: FlowRunQueries.Sort.id)
+            try await context.flowRuns(matching: FlowRunQueries.inFlight(), sort: FlowRunQueries.Sort.id)
         }
         async let due = capture { () async throws(PrefectAPIError) in
-            try await context.client.flowRuns(
+            try await context.flowRuns(
                 matching: FlowRunQueries.scheduledDue(now: context.now), sort: FlowRunQueries.Sort.nextScheduledStartAscending)
         }
         let (inFlightRuns, dueRuns) = await (inFlight, due)

@@ -7,11 +7,27 @@ public struct CollectionContext: Sendable {
     public let now: Double
     /// The lower bound of the finished and started runs windows.
     public let historyQueryStart: Double
+    /// The flow-run scopes to query: everything, or the selected pools (and runs with no pool).
+    public let runScopes: [FlowRunQueries.Scope]
 
-    public init(client: PrefectClient, now: Double, historyQueryStart: Double) {
+    public init(client: PrefectClient, now: Double, historyQueryStart: Double, runScopes: [FlowRunQueries.Scope] = [.all]) {
         self.client = client
         self.now = now
         self.historyQueryStart = historyQueryStart
+        self.runScopes = runScopes
+    }
+
+    /// The context for the second phase of a poll, once the selected pools are known.
+    func scoped(to scopes: [FlowRunQueries.Scope]) -> CollectionContext {
+        CollectionContext(client: client, now: now, historyQueryStart: historyQueryStart, runScopes: scopes)
+    }
+
+    /// Flow runs matching `filter` in every scope of this poll.
+    func flowRuns(matching filter: JSONValue, sort: String) async throws(PrefectAPIError) -> [FlowRun] {
+        let client = client
+        return try await concurrentMap(runScopes) { scope throws(PrefectAPIError) in
+            try await client.flowRuns(matching: FlowRunQueries.restrict(filter, to: scope), sort: sort)
+        }.flatMap { $0 }
     }
 }
 

@@ -7,11 +7,11 @@ struct FinishedFlowRunCollector: Collector {
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> (finished: [FlowRun], started: [FlowRun]) {
         async let finished = capture { () async throws(PrefectAPIError) in
-            try await context.client.flowRuns(
+            try await context.flowRuns(
                 matching: FlowRunQueries.finished(since: context.historyQueryStart), sort: FlowRunQueries.Sort.endTimeDescending)
         }
         async let started = capture { () async throws(PrefectAPIError) in
-            try await context.client.flowRuns(
+            try await context.flowRuns(
                 matching: FlowRunQueries.started(since: context.historyQueryStart), sort: FlowRunQueries.Sort.startTimeDescending)
         }
         let (finishedRuns, startedRuns) = await (finished, started)

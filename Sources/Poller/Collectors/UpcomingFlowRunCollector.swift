@@ -6,9 +6,11 @@ import PrefectAPI
 struct UpcomingFlowRunCollector: Collector {
     let name = "flow_runs_upcoming"
     let queues: [QueueKey]
+    /// Whether to count runs with no work queue too.
+    let includeNoPool: Bool
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [QueueKey: Int] {
-        let targets = queues + [QueueKey.none]
+        let targets = queues + (includeNoPool ? [QueueKey.none] : [])
         return try await concurrentMap(targets) { queue throws(PrefectAPIError) in
             let filter = queue == .none
                 ? FlowRunQueries.scheduledUpcoming(now: context.now, workPool: nil, workQueue: nil)
