@@ -120,7 +120,9 @@ public enum TextFormat {
         if value.isNaN { return "NaN" }
         if value == .infinity { return "+Inf" }
         if value == -.infinity { return "-Inf" }
-        if value == value.rounded(), abs(value) < 1e15 {
+        // Below 1e16 Swift's description writes integral values with a trailing ".0" (1e15 gives
+        // "1000000000000000.0"); from 1e16 on it uses exponent form ("1e+16"). Int64 is exact here.
+        if value == value.rounded(), abs(value) < 1e16 {
             return String(Int64(value))
         }
         return String(describing: value)

@@ -42,7 +42,10 @@ public struct WebServerConfiguration: Sendable, Equatable {
         return Int(clamping: seconds) + (attoseconds > 0 ? 1 : 0)
     }
 
-    func validate() throws(WebServerError) {
+    /// Checks every value, including that the listen address parses, without binding anything;
+    /// ``WebServer`` runs the same checks when it starts. Lets a CLI reject bad flags up front.
+    public func validate() throws(WebServerError) {
+        _ = try ListenAddress(parsing: listenAddress)
         func invalid(_ message: String) -> WebServerError {
             WebServerError(kind: .invalidConfiguration, description: message)
         }
@@ -212,20 +215,15 @@ public final class WebServer: @unchecked Sendable {
         let pendingUpload = uploadDataSize?.pointee ?? 0
         switch requestState.pointee {
         case nil:
-            let headers = headers(of: connection)
-            let bodyIsTooLarge = headers.contains { header in
-                switch header.name.lowercased() {
-                case "transfer-encoding": return true
-                case "content-length": return (Int(header.value) ?? Int.max) > discardableBodySize
-                default: return false
-                }
-            }
-            guard bodyIsTooLarge else {
+            let isChunked = MHD_lookup_connection_value(connection, .HEADER_KIND, "Transfer-Encoding") != nil
+            let declaredLength = MHD_lookup_connection_value(connection, .HEADER_KIND, "Content-Length")
+                .map { Int(String(cString: $0)) ?? Int.max } ?? 0
+            guard isChunked || declaredLength > discardableBodySize else {
                 requestState.pointee = awaitingEndMarker
                 return .YES
             }
             requestState.pointee = respondedMarker
-            return respond(cls, connection, url, method, headers)
+            return respond(cls, connection, url, method, headers(of: connection))
         case awaitingEndMarker where pendingUpload == 0:
             requestState.pointee = respondedMarker
             return respond(cls, connection, url, method, headers(of: connection))
