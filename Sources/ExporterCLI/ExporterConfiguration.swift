@@ -81,8 +81,8 @@ public struct ExporterConfiguration: Sendable {
                 setting: "--web.telemetry-path",
                 problem: "must be a path starting with '/', other than '/' and '/-/…' (got '\(options.telemetryPath)')")
         }
-        guard (1...100_000).contains(options.maxConnections) else {
-            throw ConfigurationError(setting: "--web.max-connections", problem: "must be between 1 and 100000")
+        guard (2...100_000).contains(options.maxConnections) else {
+            throw ConfigurationError(setting: "--web.max-connections", problem: "must be between 2 and 100000")
         }
         let levels: [String: Logger.Level] = ["debug": .debug, "info": .info, "warn": .warning, "warning": .warning, "error": .error]
         guard let level = levels[options.logLevel.lowercased()] else {
@@ -104,6 +104,11 @@ public struct ExporterConfiguration: Sendable {
             includesRunsWithoutPool: selection.includes(""))
         var web = WebServerConfiguration(listenAddress: options.listenAddress)
         web.maxConnections = options.maxConnections
+        do {
+            try web.validate()
+        } catch {
+            throw ConfigurationError(setting: "--web.listen-address", problem: "\(error)")
+        }
         return ExporterConfiguration(
             prefect: PrefectClientConfiguration(
                 baseURL: apiURL, auth: auth, retries: options.retries, maxConcurrentRequests: options.maxConcurrentRequests),
