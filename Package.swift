@@ -13,6 +13,7 @@
 //   WebServer                       the libmicrohttpd HTTP server
 //   ExporterCLI                     flags, configuration, logging and wiring
 //   prefect-exporter                the executable (a thin main)
+//   prefect-exporter-bench          benchmark driver used by scripts/bench
 import PackageDescription
 
 let strictSwift: [SwiftSetting] = [
@@ -100,6 +101,16 @@ let package = Package(
         .executableTarget(
             name: "prefect-exporter",
             dependencies: ["ExporterCLI"],
+            swiftSettings: strictSwift
+        ),
+        // Benchmarks: render, serve and poll figures printed by scripts/bench (not a test).
+        .executableTarget(
+            name: "prefect-exporter-bench",
+            dependencies: [
+                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
 

@@ -1,0 +1,1 @@
+print("prefect-exporter-bench: being written")
