@@ -238,7 +238,9 @@ struct Scope {
                 runKeys.insert(RunKey(queue: queue, deployment: deploymentNames[deployment.id] ?? deployment.name))
             }
         }
-        for queue in queues where !queuesWithDeployments.contains(queue) {
+        // Queues no deployment targets get `deployment=""`; so does the no-pool key always,
+        // since ad-hoc runs have no deployment.
+        for queue in queues where !queuesWithDeployments.contains(queue) || queue == .none {
             runKeys.insert(RunKey(queue: queue, deployment: ""))
         }
         self.queues = queues.sorted()

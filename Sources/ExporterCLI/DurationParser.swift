@@ -23,7 +23,9 @@ public enum PrometheusDuration {
             rest = rest.dropFirst(unitText.count)
             let (product, overflow) = value.multipliedReportingOverflow(by: units[unitIndex].1)
             guard !overflow else { return nil }
-            total += product
+            let (sum, sumOverflow) = total.addingReportingOverflow(product)
+            guard !sumOverflow else { return nil }
+            total = sum
         }
         return .milliseconds(total)
     }

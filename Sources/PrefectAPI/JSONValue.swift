@@ -11,6 +11,12 @@ public enum JSONValue: Sendable, Equatable {
         lhs.serialized == rhs.serialized
     }
 
+    /// The members of an object, or nil for other values.
+    public var objectMembers: [(key: String, value: JSONValue)]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
     /// Compact JSON text. Object keys keep their given order, so bodies are stable.
     public var serialized: String {
         var output = ""
@@ -23,7 +29,9 @@ public enum JSONValue: Sendable, Equatable {
         case .null: output += "null"
         case .bool(let value): output += value ? "true" : "false"
         case .number(let value):
-            if value == value.rounded(), abs(value) < 1e15 {
+            if !value.isFinite {
+                output += "null"  // JSON has no NaN or infinity.
+            } else if value == value.rounded(), abs(value) < 1e15 {
                 output += String(Int64(value))
             } else {
                 output += String(describing: value)

@@ -85,7 +85,11 @@ public final class PrefectClient: Sendable {
         while start < unique.count {
             let chunk = Array(unique[start..<min(start + configuration.pageSize, unique.count)])
             let filter: JSONValue = ["flows": ["id": ["any_": .array(chunk.map(JSONValue.string))]]]
-            flows += try await paginate(Flow.self, endpoint: "/flows/filter", path: "/flows/filter", filter: filter)
+            // A chunk holds at most a page of ids, so one request returns all of its flows.
+            let body: JSONValue = .object(
+                (filter.objectMembers ?? []) + [(key: "limit", value: .number(Double(configuration.pageSize)))])
+            let response = try await send(.post, "/flows/filter", path: "/flows/filter", body: body)
+            flows += try decode([Flow].self, from: response, endpoint: "/flows/filter")
             start += chunk.count
         }
         return flows

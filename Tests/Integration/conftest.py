@@ -23,16 +23,14 @@ from typing import Iterable
 import pytest
 
 from harness import (
+    AUTH_STRING,
     Exporter,
-    PrefectAPI,
     PrefectServer,
     clean_env,
     default_exporter_args,
     free_port,
     start_prefect_server,
 )
-
-AUTH_STRING = "user:pass"
 
 _servers: list[PrefectServer] = []
 

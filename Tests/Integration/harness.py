@@ -27,6 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# The basic-auth credentials of the auth_prefect_server fixture.
+AUTH_STRING = "user:pass"
+
 # Every child process we start, so that an interrupted run still cleans up.
 _LIVE_PROCESSES: list[subprocess.Popen] = []
 
@@ -187,6 +190,8 @@ DEFAULT_SERVER_ENV = {
     "PREFECT_SERVER_UI_ENABLED": "false",
     # Overdue SCHEDULED runs are renamed Late by a server loop; check every second.
     "PREFECT_SERVER_SERVICES_LATE_RUNS_LOOP_SECONDS": "1",
+    # Worker health: workers go OFFLINE after 3 missed heartbeats, checked every second.
+    "PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS": "1",
     # Events are not needed and their persister competes for the SQLite write lock.
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
     # Nothing in the tests has a schedule; keep the scheduler from waking.
@@ -371,6 +376,31 @@ class PrefectAPI:
         """What a worker sends: registers the worker (ONLINE) and makes the pool READY."""
         self.post(f"/work_pools/{pool}/workers/heartbeat",
                   {"name": worker, "heartbeat_interval_seconds": heartbeat_interval_seconds})
+
+    def poll_as_worker(self, pool: str, queue_names: list[str] | None = None, timeout: float = 15.0) -> list[dict]:
+        """What a worker does to fetch work (``POST /work_pools/{pool}/get_scheduled_flow_runs``).
+
+        Prefect marks the polled queues READY with a fresh ``last_polled``, and their
+        deployments READY, in a background task shortly *after* answering; this waits for
+        both. Returns the runs Prefect handed out. (The exporter must never make this call.)
+        """
+        queues = [q for q in self.pool_queues(pool) if queue_names is None or q["name"] in queue_names]
+        ids = {q["id"] for q in queues}
+        before_q = {q["id"]: q["last_polled"] for q in queues}
+        deps = [d for d in self.deployments(pool) if d["work_queue_id"] in ids]
+        before_d = {d["id"]: d["last_polled"] for d in deps}
+        body: dict[str, Any] = {}
+        if queue_names is not None:
+            body["work_queue_names"] = queue_names
+        runs = self.post(f"/work_pools/{pool}/get_scheduled_flow_runs", body)
+
+        def marked() -> bool:
+            now_q = {q["id"]: q["last_polled"] for q in self.pool_queues(pool) if q["id"] in ids}
+            now_d = {d["id"]: (d["last_polled"], d["status"]) for d in self.deployments(pool) if d["id"] in before_d}
+            return (all(now_q[i] is not None and now_q[i] != before_q[i] for i in ids)
+                    and all(lp is not None and lp != before_d[i] and st == "READY" for i, (lp, st) in now_d.items()))
+        wait_for(marked, timeout, message=f"Prefect to mark the queues of {pool} polled")
+        return runs
 
     def workers(self, pool: str) -> list[dict]:
         return self.post(f"/work_pools/{pool}/workers/filter", {})
@@ -655,8 +685,12 @@ class Exporter:
         return wait_for(answered, timeout, message=lambda: f"exporter /metrics; log:\n{self.log_tail(4000)}")
 
     def wait_scrape(self, predicate: Callable[[Scrape], Any], timeout: float = 20.0,
-                    message: str = "a scrape matching the predicate") -> Scrape:
-        """Scrapes until ``predicate(scrape)`` is truthy; returns that scrape."""
+                    message: str = "a scrape matching the predicate",
+                    show: Callable[[Scrape], Any] | None = None) -> Scrape:
+        """Scrapes until ``predicate(scrape)`` is truthy; returns that scrape.
+
+        On timeout the error names ``message`` and, if given, ``show(last scrape)``.
+        """
         last: list[Scrape] = []
 
         def check() -> Scrape | None:
@@ -667,6 +701,11 @@ class Exporter:
         def describe() -> str:
             if not last:
                 return message
+            if show is not None:
+                try:
+                    return f"{message}; last scrape: {show(last[0])!r}"
+                except Exception as exc:  # noqa: BLE001
+                    return f"{message}; show() failed: {exc!r}"
             prefect = sorted({n for n in last[0].names() if n.startswith("prefect_")})
             return f"{message} (last scrape had {len(last[0].samples)} samples; families: {prefect[:60]})"
         return wait_for(check, timeout, interval=0.25, message=describe)

@@ -153,3 +153,23 @@ def test_scrape_parser_and_promtool():
     assert code == 0 and out == ""
     code, out = promtool_check_metrics("# TYPE bad counter\nbad 1\n")
     assert out  # lint complaint: counter without _total
+
+
+def test_poll_as_worker_marks_queues_and_deployments(prefect, unique_name):
+    """The worker polling call writes: queues become READY with last_polled, and so do their
+    deployments (in a background task, after the response)."""
+    pool = unique_name("pool")
+    prefect.create_pool(pool)
+    prefect.create_queue(pool, "polled")
+    prefect.create_queue(pool, "other")
+    dep = prefect.create_deployment(f"flow-{pool}", "d", pool, "polled")
+    other = prefect.create_deployment(f"flow-{pool}", "o", pool, "other")
+    due = prefect.run_in_state(dep, "SCHEDULED", scheduled_time=utcnow() - dt.timedelta(minutes=1))
+    runs = prefect.poll_as_worker(pool, ["polled"])
+    assert [r["flow_run"]["id"] for r in runs] == [due["id"]]
+    queues = {q["name"]: q for q in prefect.pool_queues(pool)}
+    assert queues["polled"]["status"] == "READY" and queues["polled"]["last_polled"]
+    assert queues["other"]["status"] == "NOT_READY" and queues["other"]["last_polled"] is None
+    assert prefect.get_deployment(dep["id"])["status"] == "READY"
+    assert prefect.get_deployment(other["id"])["status"] == "NOT_READY"
+    assert prefect.get_run(due["id"])["state_type"] == "SCHEDULED"  # handed out, not changed

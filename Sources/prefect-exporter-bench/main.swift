@@ -1,1 +1,0 @@
-print("prefect-exporter-bench: being written")

@@ -1,0 +1,204 @@
+import Aggregation
+import Exposition
+import Foundation
+import HTTPClient
+import Logging
+import Poller
+import PrefectAPI
+import Testing
+
+/// JSON recorded from a real Prefect 3.8.8, shared with the Aggregation tests (this target has
+/// no resources of its own, so the files are read from the source tree).
+func recordedFixture(_ name: String) throws -> [UInt8] {
+    let url = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("AggregationTests/Fixtures/\(name).json")
+    return Array(try Data(contentsOf: url))
+}
+
+/// What the fake Prefect answers.
+enum FakeMode: Sendable {
+    case normal
+    case transportFailure(HTTPClientError.Kind)
+    case status(Int, headers: [String: String])
+}
+
+/// A fake Prefect API that routes by URL path and answers with the recorded fixtures.
+final class FakePrefect: HTTPTransport {
+    static let baseURL = "http://prefect.test/api"
+
+    private let mode = LockedValue(FakeMode.normal)
+    private let log = LockedValue<[HTTPRequest]>([])
+    private let fixtures: [String: [UInt8]]
+    /// Status of `/admin/version` (404 on Prefect Cloud).
+    let adminStatus: Int
+
+    init(adminStatus: Int = 200) throws {
+        var fixtures: [String: [UInt8]] = [:]
+        for name in [
+            "work_pools", "work_queues", "workers", "deployments", "flows", "flow_runs_in_flight", "flow_runs_scheduled_due",
+            "flow_runs_finished", "flow_runs_started",
+        ] {
+            fixtures[name] = try recordedFixture(name)
+        }
+        self.fixtures = fixtures
+        self.adminStatus = adminStatus
+    }
+
+    func set(_ mode: FakeMode) { self.mode.withLock { $0 = mode } }
+
+    var requests: [HTTPRequest] { log.withLock { $0 } }
+    var paths: [String] { requests.map { String($0.url.dropFirst(Self.baseURL.count)) } }
+
+    func perform(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
+        log.withLock { $0.append(request) }
+        switch mode.withLock({ $0 }) {
+        case .transportFailure(let kind):
+            throw HTTPClientError(kind: kind, message: "fake \(kind.rawValue)")
+        case .status(let code, let headers):
+            return HTTPResponse(status: code, headers: headers, body: Array(#"{"detail":"fake"}"#.utf8))
+        case .normal:
+            return route(request)
+        }
+    }
+
+    private func route(_ request: HTTPRequest) -> HTTPResponse {
+        let path = String(request.url.dropFirst(Self.baseURL.count))
+        let body = String(decoding: request.body ?? [], as: UTF8.self)
+        func ok(_ bytes: [UInt8]) -> HTTPResponse { HTTPResponse(status: 200, body: bytes) }
+        func fixture(_ name: String) -> HTTPResponse { ok(fixtures[name] ?? []) }
+        switch path {
+        case "/version": return ok(Array(#""0.8.4""#.utf8))
+        case "/admin/version":
+            return adminStatus == 200 ? ok(Array(#""3.8.8""#.utf8)) : HTTPResponse(status: adminStatus, body: Array(#"{"detail":"Not Found"}"#.utf8))
+        case "/work_pools/filter": return fixture("work_pools")
+        case "/work_queues/filter": return fixture("work_queues")
+        case "/work_pools/fixture-pool/workers/filter": return fixture("workers")
+        case "/work_pools/fixture-paused-pool/workers/filter": return ok(Array("[]".utf8))
+        case "/deployments/filter": return fixture("deployments")
+        case "/flows/filter": return fixture("flows")
+        case "/flow_runs/filter":
+            if body.contains(#""end_time""#) { return fixture("flow_runs_finished") }
+            if body.contains(#""start_time""#) { return fixture("flow_runs_started") }
+            if body.contains(#""next_scheduled_start_time""#) { return fixture("flow_runs_scheduled_due") }
+            return fixture("flow_runs_in_flight")
+        case "/flow_runs/count":
+            return ok(Array((body.contains(#"["fixture-pool"]"#) && body.contains(#"["default"]"#) ? "1" : "0").utf8))
+        default:
+            return HTTPResponse(status: 404, body: Array(#"{"detail":"Not Found"}"#.utf8))
+        }
+    }
+}
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    private let time: LockedValue<Double>
+    init(_ start: Double) { time = LockedValue(start) }
+    var now: Double { time.withLock { $0 } }
+    func set(_ value: Double) { time.withLock { $0 = value } }
+    func advance(_ seconds: Double) { time.withLock { $0 += seconds } }
+}
+
+/// Every snapshot the poller published.
+final class Snapshots: Sendable {
+    private let all = LockedValue<[RenderedSnapshot]>([])
+    func append(_ snapshot: RenderedSnapshot) { all.withLock { $0.append(snapshot) } }
+    var count: Int { all.withLock { $0.count } }
+    var last: RenderedSnapshot? { all.withLock { $0.last } }
+}
+
+/// 2026-11-23T08:51:00Z, shortly before the recorded runs were created.
+let exporterStart = 1_795_423_860.0
+/// 2026-11-23T08:52:00Z.
+let firstPoll = 1_795_423_920.0
+
+struct Harness {
+    let fake: FakePrefect
+    let clock: TestClock
+    let snapshots: Snapshots
+    let statistics: RequestStatistics
+    let poller: Poller
+
+    init(
+        adminStatus: Int = 200, retries: Int = 0, maxStaleness: Duration = .seconds(300),
+        selection: WorkPoolSelection = .all, version: String = "1.2.3", revision: String = "abc123"
+    ) throws {
+        fake = try FakePrefect(adminStatus: adminStatus)
+        clock = TestClock(exporterStart)
+        snapshots = Snapshots()
+        statistics = RequestStatistics()
+        let client = PrefectClient(
+            configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, retries: retries, retryBaseDelay: .milliseconds(1)),
+            transport: fake, observer: statistics.record)
+        let clock = clock
+        let snapshots = snapshots
+        poller = Poller(
+            client: client,
+            configuration: PollerConfiguration(
+                interval: .seconds(30), maxStaleness: maxStaleness,
+                aggregation: AggregationSettings(includesRunsWithoutPool: selection.includes("")),
+                version: version, revision: revision, workPoolSelection: selection),
+            statistics: statistics,
+            logger: Logger(label: "poller-tests", factory: { _ in SwiftLogNoOpLogHandler() }),
+            clock: { clock.now },
+            publish: { snapshots.append($0) })
+    }
+
+    /// Polls at `time` and returns the report and the snapshot it published.
+    func poll(at time: Double) async throws -> (report: PollReport, snapshot: RenderedSnapshot) {
+        clock.set(time)
+        let before = snapshots.count
+        let report = await poller.pollOnce()
+        #expect(snapshots.count == before + 1)
+        return (report, try #require(snapshots.last))
+    }
+}
+
+// MARK: Reading families
+
+func labelDictionary(_ metric: Metric) -> [String: String] {
+    Dictionary(metric.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+}
+
+func value(_ families: [MetricFamily], _ name: String, _ labels: [String: String] = [:]) -> Double? {
+    guard let metric = families.first(where: { $0.name == name })?.metrics.first(where: { labelDictionary($0) == labels }),
+          case .number(let number) = metric.value
+    else { return nil }
+    return number
+}
+
+func has(_ families: [MetricFamily], _ name: String) -> Bool {
+    families.contains { $0.name == name && !$0.metrics.isEmpty }
+}
+
+/// The Prefect-derived families the exporter serves after a good poll.
+let prefectFamilyNames = [
+    "prefect_server_info", "prefect_work_pool_info", "prefect_work_pool_status", "prefect_work_queue_status",
+    "prefect_deployment_info", "prefect_flow_runs", "prefect_flow_runs_late", "prefect_flow_runs_finished_total",
+]
+
+/// The exporter's own families, served whatever Prefect does.
+let exporterFamilyNames = [
+    "prefect_up", "prefect_exporter_poll_duration_seconds", "prefect_exporter_polls_total", "prefect_exporter_build_info",
+]
+
+/// Runs /bin/gzip over bytes.
+func runGzip(_ arguments: [String], input: [UInt8]) throws -> [UInt8] {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/bin/gzip") ? "/bin/gzip" : "/usr/bin/gzip")
+    process.arguments = arguments
+    let stdin = Pipe()
+    let stdout = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    try process.run()
+    let writer = Thread {
+        stdin.fileHandleForWriting.write(Data(input))
+        try? stdin.fileHandleForWriting.close()
+    }
+    writer.start()
+    let output = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    try #require(process.terminationStatus == 0, "gzip \(arguments) exited \(process.terminationStatus)")
+    return Array(output)
+}
