@@ -3,7 +3,8 @@
 // prefect-exporter: a Prometheus exporter for Prefect.
 //
 // Module map (each folder under Sources/ has one job):
-//   CCurl, CMicroHTTPD, CZlib       thin system-library targets for the C libraries
+//   CCurl, CMicroHTTPD, CZlib,      thin system-library targets for the C libraries
+//   CGnuTLS, CCrypt
 //   CCurlShim, CMicroHTTPDShim      tiny C shims for the variadic C calls
 //   HTTPClient                      a blocking libcurl transport with a safe Swift API
 //   PrefectAPI                      Prefect REST models, filters and the read-only client
@@ -31,6 +32,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // MARK: C interop
@@ -48,6 +50,16 @@ let package = Package(
             name: "CZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CGnuTLS",
+            pkgConfig: "gnutls",
+            providers: [.apt(["libgnutls28-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libcrypt",
+            providers: [.apt(["libcrypt-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
@@ -84,7 +96,8 @@ let package = Package(
         .target(
             name: "WebServer",
             dependencies: [
-                "CMicroHTTPD", "CMicroHTTPDShim",
+                "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CCrypt",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
