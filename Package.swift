@@ -108,6 +108,7 @@ let package = Package(
                 "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSwift
         ),

@@ -11,6 +11,13 @@ public enum PrefectFamilies {
         (.running, "Retrying"), (.paused, "Paused"), (.paused, "Suspended"), (.cancelling, "Cancelling"),
     ]
 
+    /// The Prefect-derived families that accumulate since the exporter started (counters and
+    /// histograms of finished and started runs), as opposed to snapshots recomputed each poll.
+    /// Their series carry a creation time in OpenMetrics (`_created`).
+    public static let cumulativeFamilyNames: Set<String> = [
+        "prefect_flow_runs_finished_total", "prefect_flow_run_start_delay_seconds", "prefect_flow_run_duration_seconds",
+    ]
+
     static let poolStatuses = ["READY", "NOT_READY", "PAUSED"]
     static let queueStatuses = ["READY", "NOT_READY", "PAUSED"]
     static let deploymentStatuses = ["READY", "NOT_READY"]

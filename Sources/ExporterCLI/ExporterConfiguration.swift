@@ -16,11 +16,19 @@ public struct ExporterConfiguration: Sendable {
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var once: Bool
+    /// Every Prefect to poll: the one of the flags (``PrefectTarget/name`` nil), or the config file's `targets:`.
+    /// ``prefect``, ``http`` and ``poller`` are those of the first.
+    public var targets: [PrefectTarget] = []
+    /// `--metrics.max-series-per-family`; 0 means unlimited.
+    public var maxSeriesPerFamily: Int = OptionDefaults.maxSeriesPerFamily
+    /// `--config.file`, if given.
+    public var configFile: String?
 
-    /// Checks every option and reads the credential files.
+    /// Checks every option of one Prefect target and reads its credential files; the public entry
+    /// point is ``resolve(_:environment:)``, which applies the config file and handles several targets.
     /// - Throws: ``ConfigurationError`` naming the flag or variable at fault.
-    public static func resolve(
-        _ options: ExporterOptions, environment: [String: String]
+    static func resolveTarget(
+        _ options: EffectiveOptions, environment: [String: String]
     ) throws(ConfigurationError) -> ExporterConfiguration {
         let apiURL = try validateURL(
             options.apiURL ?? nonEmpty(environment["PREFECT_API_URL"]) ?? "http://127.0.0.1:4200/api",
@@ -104,6 +112,13 @@ public struct ExporterConfiguration: Sendable {
             includesRunsWithoutPool: selection.includes(""))
         var web = WebServerConfiguration(listenAddress: options.listenAddress)
         web.maxConnections = options.maxConnections
+        if let webConfigFile = options.webConfigFile, !webConfigFile.isEmpty {  // empty = none, as in exporter-toolkit
+            do {
+                web.security = try WebSecurity.load(configFile: webConfigFile)
+            } catch {
+                throw ConfigurationError(setting: "--web.config.file", problem: "\(error)")
+            }
+        }
         do {
             try web.validate()
         } catch {
@@ -130,8 +145,14 @@ public struct ExporterConfiguration: Sendable {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
         else {
+            // Never echo a password: anything up to the last '@' may be `user:pass`.
+            var shown = text
+            if let at = text.lastIndex(of: "@") {
+                let scheme = text.range(of: "://").flatMap { $0.upperBound <= at ? String(text[..<$0.upperBound]) : nil }
+                shown = (scheme ?? "") + "***@" + text[text.index(after: at)...]
+            }
             throw ConfigurationError(
-                setting: setting, problem: "'\(text)' is not an http(s) URL; expected e.g. http://127.0.0.1:4200/api")
+                setting: setting, problem: "'\(shown)' is not an http(s) URL; expected e.g. http://127.0.0.1:4200/api")
         }
         guard components.query == nil, components.fragment == nil else {
             throw ConfigurationError(setting: setting, problem: "the API URL must not have a query or fragment")

@@ -26,15 +26,20 @@ public enum MetricValue: Sendable, Equatable {
 public struct Metric: Sendable, Equatable {
     public var labels: [Label]
     public var value: MetricValue
+    /// When a counter or a cumulative histogram started counting, in seconds since the epoch.
+    /// Only OpenMetrics writes it (as a `_created` sample); the text format 0.0.4 has no place for it.
+    public var created: Double?
 
-    public init(labels: [Label] = [], value: Double) {
+    public init(labels: [Label] = [], value: Double, created: Double? = nil) {
         self.labels = labels
         self.value = .number(value)
+        self.created = created
     }
 
-    public init(labels: [Label] = [], histogram: Histogram) {
+    public init(labels: [Label] = [], histogram: Histogram, created: Double? = nil) {
         self.labels = labels
         self.value = .histogram(histogram)
+        self.created = created
     }
 }
 

@@ -100,6 +100,15 @@ final class TransferState {
             let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
             state.headers[name] = value
+        } else if line == "\r\n" || line == "\n", state.headers["content-encoding"] == nil,
+                  let declared = state.headers["content-length"].flatMap({ Int($0) }), declared >= 0 {
+            // The end of the headers of an uncompressed body of known size: refuse one over the
+            // limit before buffering any of it, and size the buffer once for the others.
+            if declared > state.limit {
+                state.exceededLimit = true
+                return 0
+            }
+            state.body.reserveCapacity(declared)
         }
         return length
     }

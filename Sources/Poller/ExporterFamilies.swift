@@ -3,9 +3,10 @@ import PrefectAPI
 
 /// The exporter's own health families. They are served whatever state Prefect is in.
 enum ExporterFamilies {
-    static func build(
+    /// The health families of one poller (one Prefect target): `prefect_up` to `prefect_exporter_collector_*`.
+    static func health(
         up: Bool, lastSuccess: Double?, pollDuration: Double, pollCounts: [String: Double],
-        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome], version: String, revision: String
+        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome]
     ) -> [MetricFamily] {
         let families: [MetricFamily] = [
             MetricFamily(
@@ -41,10 +42,14 @@ enum ExporterFamilies {
                 name: "prefect_exporter_collector_duration_seconds",
                 help: "How long the collector took in the last poll.", type: .gauge,
                 metrics: outcomes.map { Metric(labels: [Label("collector", $0.name)], value: $0.duration) }),
-            MetricFamily(
-                name: "prefect_exporter_build_info", help: "The exporter's version and revision; always 1.", type: .gauge,
-                metrics: [Metric(labels: [Label("version", version), Label("revision", revision)], value: 1)]),
         ]
         return families
+    }
+
+    /// `prefect_exporter_build_info`: once per exporter, whatever the number of targets.
+    static func buildInfo(version: String, revision: String) -> MetricFamily {
+        MetricFamily(
+            name: "prefect_exporter_build_info", help: "The exporter's version and revision; always 1.", type: .gauge,
+            metrics: [Metric(labels: [Label("version", version), Label("revision", revision)], value: 1)])
     }
 }

@@ -16,13 +16,17 @@ public struct PollerConfiguration: Sendable {
     public var revision: String
     /// The work pools to report; all by default.
     public var workPoolSelection: WorkPoolSelection
+    /// Whether each snapshot is rendered (``RenderedSnapshot/plain`` and ``RenderedSnapshot/gzip``).
+    /// An ``ExpositionMerger`` renders for the whole exporter instead, so the CLI turns this off.
+    public var rendersExposition: Bool
 
     public init(
         interval: Duration = .seconds(30), maxStaleness: Duration = .seconds(300),
         aggregation: AggregationSettings = AggregationSettings(), version: String = "dev", revision: String = "unknown",
-        workPoolSelection: WorkPoolSelection = .all
+        workPoolSelection: WorkPoolSelection = .all, rendersExposition: Bool = true
     ) {
         self.workPoolSelection = workPoolSelection
+        self.rendersExposition = rendersExposition
         self.interval = interval
         self.maxStaleness = maxStaleness
         self.aggregation = aggregation
@@ -33,11 +37,31 @@ public struct PollerConfiguration: Sendable {
 
 /// The exposition of one snapshot, rendered once and served to every scrape until the next.
 public struct RenderedSnapshot: Sendable {
+    /// The text format of ``families``; empty when ``PollerConfiguration/rendersExposition`` is off.
     public var plain: [UInt8]
-    /// The same bytes gzip-compressed; nil if compression failed.
+    /// The same bytes gzip-compressed; nil if compression failed or rendering is off.
     public var gzip: [UInt8]?
-    /// Every family, for tests and `--once`.
+    /// Every family, in the order served: ``health``, build info, process metrics, then ``prefect``.
     public var families: [MetricFamily]
+    /// This poller's own health families (`prefect_up`, `prefect_exporter_last_poll_success_timestamp_seconds`,
+    /// `prefect_exporter_poll_duration_seconds`, `prefect_exporter_polls_total`,
+    /// `prefect_exporter_api_requests_total`, `prefect_exporter_collector_*`), without build info and process metrics.
+    public var health: [MetricFamily]
+    /// The Prefect-derived families of the last good poll; empty before one and once it is older than
+    /// ``PollerConfiguration/maxStaleness``.
+    public var prefect: [MetricFamily]
+
+    /// Creates a snapshot; ``families`` is `health + extra + prefect` unless given.
+    public init(
+        plain: [UInt8] = [], gzip: [UInt8]? = nil, health: [MetricFamily], prefect: [MetricFamily],
+        families: [MetricFamily]? = nil
+    ) {
+        self.plain = plain
+        self.gzip = gzip
+        self.health = health
+        self.prefect = prefect
+        self.families = families ?? health + prefect
+    }
 }
 
 /// What one poll did, for logs, tests and benchmarks.
@@ -168,17 +192,22 @@ public actor Poller {
     }
 
     private func publishSnapshot(now: Double) {
-        var families = ExporterFamilies.build(
+        let health = ExporterFamilies.health(
             up: prefectUp, lastSuccess: lastSuccessTime, pollDuration: lastPollDuration, pollCounts: pollCounts,
-            requests: statistics.totals, outcomes: lastOutcomes, version: configuration.version,
-            revision: configuration.revision)
-        families += ProcessMetrics.families()
+            requests: statistics.totals, outcomes: lastOutcomes)
+        var prefect: [MetricFamily] = []
         if let lastSuccessTime, now - lastSuccessTime <= configuration.maxStaleness.seconds {
-            families += lastGoodFamilies
+            prefect = lastGoodFamilies
+        }
+        let families = health + [ExporterFamilies.buildInfo(version: configuration.version, revision: configuration.revision)]
+            + ProcessMetrics.families() + prefect
+        guard configuration.rendersExposition else {
+            publish(RenderedSnapshot(health: health, prefect: prefect, families: families))
+            return
         }
         let plain = TextFormat.encodeBytes(families)
         let gzip = try? Gzip.compress(plain)
-        publish(RenderedSnapshot(plain: plain, gzip: gzip, families: families))
+        publish(RenderedSnapshot(plain: plain, gzip: gzip, health: health, prefect: prefect, families: families))
     }
 }
 

@@ -139,7 +139,10 @@ public final class PrefectClient: Sendable {
         _ type: Value.Type, from response: HTTPResponse, endpoint: String
     ) throws(PrefectAPIError) -> Value {
         do {
-            return try JSONDecoder().decode(Value.self, from: Data(response.body))
+            // A lone surrogate escape ("\udc80") or a non-UTF-8 byte in one name would fail the
+            // whole page, or silently drop an optional field: they are decoded as U+FFFD instead.
+            let body = JSONTextRepair.repair(response.body) ?? response.body
+            return try JSONDecoder().decode(Value.self, from: Data(body))
         } catch {
             let preview = String(decoding: response.body.prefix(120), as: UTF8.self)
             throw PrefectAPIError(

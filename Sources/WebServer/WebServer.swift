@@ -18,6 +18,9 @@ public struct WebServerConfiguration: Sendable, Equatable {
     public var connectionMemoryLimit: Int
     /// Length of the kernel's queue of connections not yet accepted.
     public var listenBacklog: Int
+    /// TLS, client certificates, basic auth and extra headers from `--web.config.file`; nil for
+    /// plain HTTP without authentication. See ``WebSecurity/load(configFile:)``.
+    public var security: WebSecurity?
 
     /// Creates a configuration; every parameter has the exporter's default.
     public init(
@@ -26,7 +29,8 @@ public struct WebServerConfiguration: Sendable, Equatable {
         maxConnections: Int = 512,
         connectionTimeout: Duration = .seconds(10),
         connectionMemoryLimit: Int = 32 * 1024,
-        listenBacklog: Int = 511
+        listenBacklog: Int = 511,
+        security: WebSecurity? = nil
     ) {
         self.listenAddress = listenAddress
         self.threadPoolSize = threadPoolSize
@@ -34,6 +38,7 @@ public struct WebServerConfiguration: Sendable, Equatable {
         self.connectionTimeout = connectionTimeout
         self.connectionMemoryLimit = connectionMemoryLimit
         self.listenBacklog = listenBacklog
+        self.security = security
     }
 
     /// The timeout in whole seconds, rounded up.
@@ -99,10 +104,14 @@ public final class WebServer: @unchecked Sendable {
         defer { socket.close() }  // libmicrohttpd gets its own descriptor of the socket
         let daemonSocket = try socket.duplicate(address: address)
 
-        let context = Unmanaged.passRetained(ServerContext(handler: handler, logger: logger))
+        let security = configuration.security
+        let tlsStrings = security?.tls.map(TLSStrings.init)
+        let context = Unmanaged.passRetained(
+            ServerContext(handler: handler, logger: logger, gate: security.map(SecurityGate.init), tlsStrings: tlsStrings))
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_AUTO.rawValue | MHD_USE_ITC.rawValue
             | MHD_USE_ERROR_LOG.rawValue
         if socket.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        if tlsStrings != nil { flags |= MHD_USE_TLS.rawValue }
         var options: [MHD_OptionItem] = [
             // The logger goes first so that libmicrohttpd logs nothing to stderr while it parses the rest.
             // (A literal closure: a stored property of this C function type crashes the 6.3 compiler
@@ -113,6 +122,15 @@ public final class WebServer: @unchecked Sendable {
             MHD_OptionItem(option: .CONNECTION_TIMEOUT, value: configuration.connectionTimeoutSeconds, ptr_value: nil),
             MHD_OptionItem(option: .CONNECTION_MEMORY_LIMIT, value: configuration.connectionMemoryLimit, ptr_value: nil),
         ]
+        if let tlsStrings {
+            // libmicrohttpd reads these C strings while starting; the context keeps them until stop().
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_CERT, value: 0, ptr_value: tlsStrings.certificate.pointer))
+            options.append(MHD_OptionItem(option: .HTTPS_MEM_KEY, value: 0, ptr_value: tlsStrings.key.pointer))
+            options.append(MHD_OptionItem(option: .HTTPS_PRIORITIES, value: 0, ptr_value: tlsStrings.priorities.pointer))
+            if let trust = tlsStrings.trust {
+                options.append(MHD_OptionItem(option: .HTTPS_MEM_TRUST, value: 0, ptr_value: trust.pointer))
+            }
+        }
         if configuration.threadPoolSize > 1 {
             // libmicrohttpd warns about a pool of one; without the option it runs one thread.
             options.append(MHD_OptionItem(option: .THREAD_POOL_SIZE, value: configuration.threadPoolSize, ptr_value: nil))
@@ -136,9 +154,21 @@ public final class WebServer: @unchecked Sendable {
         self.logger = logger
         self.daemon = started
         self.context = context
-        logger.info(
-            "Listening on \(address)",
-            metadata: ["address": "\(address)", "port": "\(port)", "threads": "\(configuration.threadPoolSize)"])
+        var metadata: Logger.Metadata = [
+            "address": "\(address)", "port": "\(port)", "threads": "\(configuration.threadPoolSize)",
+            "tls": "\(security?.isTLSEnabled ?? false)",
+        ]
+        if let security {
+            metadata["web_config"] = "\(security.configFile)"
+            metadata["client_auth"] = "\(security.tls?.clientAuth.rawValue ?? "none")"
+            metadata["basic_auth"] = "\(!security.config.basicAuthUsers.isEmpty)"
+        }
+        logger.info("Listening on \(address)", metadata: metadata)
+        if let security, !security.config.basicAuthUsers.isEmpty, !security.isTLSEnabled {
+            logger.warning(
+                "Basic auth is on without TLS: passwords cross the network in clear text",
+                metadata: ["hint": "add tls_server_config to \(security.configFile)"])
+        }
     }
 
     /// Binds the listen address and starts serving with a closure as the handler.
@@ -245,7 +275,12 @@ public final class WebServer: @unchecked Sendable {
             method: method.map { String(cString: $0) } ?? "",
             path: url.map { String(cString: $0) } ?? "/",
             headers: headers)
-        let response = context.handler.respond(to: request)
+        guard let gate = context.gate else {
+            return queue(context.handler.respond(to: request), on: connection, logger: context.logger)
+        }
+        let tlsSession = context.tlsStrings == nil ? nil : pe_mhd_get_connection_tls_session(connection)
+        var response = gate.deny(request, tlsSession: tlsSession, logger: context.logger) ?? context.handler.respond(to: request)
+        response.headers.append(contentsOf: gate.headers)
         return queue(response, on: connection, logger: context.logger)
     }
 
@@ -320,13 +355,19 @@ private final class ServerContext: @unchecked Sendable {
     // Safety: `starting` and `firstStartupMessage` are only used under `lock`; the rest is immutable.
     let handler: any RequestHandler
     let logger: Logger
+    /// Client certificate and basic auth checks and extra headers; nil without a web config.
+    let gate: SecurityGate?
+    /// The TLS C strings handed to libmicrohttpd, kept (and the key wiped when released) until the server stops.
+    let tlsStrings: TLSStrings?
     private let lock = NSLock()
     private var starting = true
     private var firstStartupMessage: String?
 
-    init(handler: any RequestHandler, logger: Logger) {
+    init(handler: any RequestHandler, logger: Logger, gate: SecurityGate? = nil, tlsStrings: TLSStrings? = nil) {
         self.handler = handler
         self.logger = logger
+        self.gate = gate
+        self.tlsStrings = tlsStrings
     }
 
     /// The first message libmicrohttpd logged while starting, which says why it failed.
@@ -375,5 +416,44 @@ private final class ServerContext: @unchecked Sendable {
         "Not enough memory in pool to",
         "Setting ",  // a socket option on a client's socket, usually one already gone
         "Failed to push the data from buffers",
+        // A failed TLS handshake (wrong CA, TLS version, plain HTTP on an HTTPS port); libmicrohttpd
+        // 0.9.75 logs every handshake failure with this text.
+        "Error: received handshake message out of context",
     ]
+}
+
+/// A NUL-terminated copy of some bytes for libmicrohttpd, wiped when released.
+private final class CStringCopy: @unchecked Sendable {
+    // Safety: the memory is written only in init and deinit; libmicrohttpd only reads it.
+    let pointer: UnsafeMutableRawPointer
+    private let count: Int
+
+    init(_ bytes: some Collection<UInt8>) {
+        count = bytes.count + 1
+        let memory = UnsafeMutablePointer<UInt8>.allocate(capacity: count)
+        let buffer = UnsafeMutableBufferPointer(start: memory, count: count)
+        _ = buffer.initialize(from: bytes)
+        memory[count - 1] = 0
+        pointer = UnsafeMutableRawPointer(memory)
+    }
+
+    deinit {
+        explicit_bzero(pointer, count)
+        pointer.deallocate()
+    }
+}
+
+/// The TLS settings as the C strings libmicrohttpd's options take.
+private final class TLSStrings: Sendable {
+    let certificate: CStringCopy
+    let key: CStringCopy
+    let priorities: CStringCopy
+    let trust: CStringCopy?
+
+    init(_ material: TLSMaterial) {
+        certificate = CStringCopy(material.certificate)
+        key = material.key.withUnsafeBytes { CStringCopy($0) }
+        priorities = CStringCopy(Array(material.priorities.utf8))
+        trust = material.trust.map { CStringCopy($0) }
+    }
 }

@@ -15,19 +15,30 @@ func processCPUSeconds() -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// Resident memory from `/proc/self/status`, in bytes: now (VmRSS) and the peak so far (VmHWM).
-func residentMemory() -> (current: Int, peak: Int) {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+/// Resident memory from `/proc/self/status`, in bytes: now (VmRSS), the peak so far (VmHWM), and
+/// the anonymous (heap, stacks) and file-backed (mostly shared-library text) parts of VmRSS.
+struct ResidentMemory {
     var current = 0
     var peak = 0
-    for line in status.split(separator: "\n") {
-        func kilobytes() -> Int {
-            Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    var anonymous = 0
+    var file = 0
+
+    static func read() -> ResidentMemory {
+        var memory = ResidentMemory()
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return memory }
+        for line in status.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, let kilobytes = Int(fields[1]) else { continue }
+            switch fields[0] {
+            case "VmRSS:": memory.current = kilobytes * 1024
+            case "VmHWM:": memory.peak = kilobytes * 1024
+            case "RssAnon:": memory.anonymous = kilobytes * 1024
+            case "RssFile:": memory.file = kilobytes * 1024
+            default: break
+            }
         }
-        if line.hasPrefix("VmRSS:") { current = kilobytes() * 1024 }
-        if line.hasPrefix("VmHWM:") { peak = kilobytes() * 1024 }
+        return memory
     }
-    return (current, peak)
 }
 
 /// Order statistics of a sample, nearest-rank.

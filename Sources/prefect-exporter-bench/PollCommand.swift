@@ -1,5 +1,6 @@
 import Aggregation
 import ArgumentParser
+import Exposition
 import Foundation
 import HTTPClient
 import Logging
@@ -43,7 +44,11 @@ struct PollCommand: AsyncParsableCommand {
         var cpuSeconds: Double
         var rssBytes: Int
         var peakRSSBytes: Int
+        var anonymousRSSBytes: Int
+        var fileRSSBytes: Int
         var exposedBytes: Int
+        /// `prefect_exporter_collector_duration_seconds` of this poll, by collector.
+        var collectorSeconds: [String: Double]
     }
 
     struct Figures: Encodable {
@@ -58,10 +63,18 @@ struct PollCommand: AsyncParsableCommand {
         var cpuSeconds: Summary
         /// Total CPU over total wall time, polls 2..K (poll 1 warms up caches and connections).
         var cpuPerWall: Double
+        /// Median of each collector's duration.
+        var collectorSeconds: [String: Double]
         var rssAt: [String: Int]
+        var anonymousRSSAt: [String: Int]
         var peakRSSBytes: Int
-        /// (max − min) / min of VmRSS over polls 10..K, or over all polls when there are fewer.
+        /// The first poll of the window used for RSS flatness: 100 with 200 polls or more, else 10, else 1.
+        var rssWindowStart: Int
+        /// (max − min) / min of VmRSS over the window.
         var rssSpread: Double
+        /// (last − first) / first of VmRSS over the window.
+        var rssDrift: Double
+        /// (last − poll 10) / poll 10, warm-up included.
         var rssDriftFromPoll10: Double
         var perPoll: [PollFigures]
     }
@@ -90,19 +103,24 @@ struct PollCommand: AsyncParsableCommand {
             configuration: PrefectClientConfiguration(baseURL: url, maxConcurrentRequests: maxConcurrentRequests),
             transport: transport, observer: statistics.record)
         let store = MetricsPageStore()
-        let exposed = LockedValue(0)
+        let exposed = LockedValue((bytes: 0, collectors: [String: Double]()))
+        let merger = Exporting.merger(logger: logger) { page in
+            Exporting.store(page, in: store)
+            let collectors = Self.collectorDurations(page.families)
+            exposed.withLock { $0 = (page.text.count, collectors) }
+        }
+        var pollerConfiguration = PollerConfiguration(interval: pause > .zero ? pause : .seconds(30))
+        pollerConfiguration.rendersExposition = false  // the merger renders, as in the exporter
         let poller = Poller(
-            client: client,
-            configuration: PollerConfiguration(interval: pause > .zero ? pause : .seconds(30)),
-            statistics: statistics, logger: logger
+            client: client, configuration: pollerConfiguration, statistics: statistics, logger: logger
         ) { snapshot in
-            store.update(plain: snapshot.plain, gzip: snapshot.gzip)
-            exposed.withLock { $0 = snapshot.plain.count }
+            merger.update(target: 0, with: snapshot)
         }
 
         say("poll: \(url), \(polls) polls, interval \(interval), max concurrent requests \(maxConcurrentRequests)")
-        let start = residentMemory()
-        say("  before the first poll: rss \(formatMiB(start.current)), peak \(formatMiB(start.peak))")
+        let start = ResidentMemory.read()
+        say("  before the first poll: rss \(formatMiB(start.current)) (anon \(formatMiB(start.anonymous)), file "
+            + "\(formatMiB(start.file))), peak \(formatMiB(start.peak))")
         var perPoll: [PollFigures] = []
         var failures = 0
         for index in 1...polls {
@@ -111,11 +129,12 @@ struct PollCommand: AsyncParsableCommand {
             let report = await poller.pollOnce()
             let wall = monotonicSeconds() - wallBefore
             let cpu = processCPUSeconds() - cpuBefore
-            let memory = residentMemory()
+            let memory = ResidentMemory.read()
             let figures = PollFigures(
                 poll: index, success: report.success, requests: report.requests, bytes: report.bytes, wallSeconds: wall,
                 cpuSeconds: cpu, rssBytes: memory.current, peakRSSBytes: memory.peak,
-                exposedBytes: exposed.withLock { $0 })
+                anonymousRSSBytes: memory.anonymous, fileRSSBytes: memory.file,
+                exposedBytes: exposed.withLock { $0.bytes }, collectorSeconds: exposed.withLock { $0.collectors })
             perPoll.append(figures)
             if !report.success {
                 failures += 1
@@ -125,32 +144,40 @@ struct PollCommand: AsyncParsableCommand {
             let show = every > 0 ? index % every == 0 : (index <= 10 || index % 100 == 0)
             if show || index == polls {
                 say(String(
-                    format: "  poll %4d: requests %4d  bytes %9d  wall %8.1f ms  cpu %7.1f ms (%4.1f%%)  rss %@  peak %@  exposition %d bytes",
+                    format: "  poll %4d: requests %4d  bytes %9d  wall %8.1f ms  cpu %7.1f ms (%4.1f%%)  rss %@ (anon %@)  peak %@  exposition %d bytes",
                     index, figures.requests, figures.bytes, wall * 1000, cpu * 1000, wall > 0 ? 100 * cpu / wall : 0,
-                    formatMiB(memory.current), formatMiB(memory.peak), figures.exposedBytes))
+                    formatMiB(memory.current), formatMiB(memory.anonymous), formatMiB(memory.peak), figures.exposedBytes))
             }
             if pause > .zero && index < polls { try await Task.sleep(for: pause) }
         }
 
         let steady = perPoll.count > 1 ? Array(perPoll.dropFirst()) : perPoll
         let cpuPerWall = steady.map(\.cpuSeconds).reduce(0, +) / max(1e-9, steady.map(\.wallSeconds).reduce(0, +))
-        var rssAt: [String: Int] = [:]
-        for checkpoint in [1, 10, 100, 1000, polls] where checkpoint <= polls {
-            rssAt[String(checkpoint)] = perPoll[checkpoint - 1].rssBytes
+        let checkpoints = [1, 10, 100, 1000, polls].filter { $0 <= polls }.reduce(into: [Int]()) {
+            if !$0.contains($1) { $0.append($1) }
         }
-        let window = perPoll.count >= 10 ? Array(perPoll[9...]) : perPoll
-        let rssValues = window.map(\.rssBytes)
-        let rssMin = Double(rssValues.min() ?? 0)
-        let rssSpread = rssMin > 0 ? (Double(rssValues.max() ?? 0) - rssMin) / rssMin : 0
-        let reference = Double(window.first?.rssBytes ?? 0)
-        let drift = reference > 0 ? (Double(perPoll.last?.rssBytes ?? 0) - reference) / reference : 0
+        var rssAt: [String: Int] = [:]
+        var anonymousRSSAt: [String: Int] = [:]
+        for checkpoint in checkpoints {
+            rssAt[String(checkpoint)] = perPoll[checkpoint - 1].rssBytes
+            anonymousRSSAt[String(checkpoint)] = perPoll[checkpoint - 1].anonymousRSSBytes
+        }
+        // Flatness after warm-up: threads, malloc arenas and library pages settle in the first polls.
+        let windowStart = polls >= 200 ? 100 : (polls >= 10 ? 10 : 1)
+        let window = Array(perPoll[(windowStart - 1)...])
+        let rssValues = window.map { Double($0.rssBytes) }
+        let rssMin = rssValues.min() ?? 0
+        let rssSpread = rssMin > 0 ? ((rssValues.max() ?? 0) - rssMin) / rssMin : 0
+        func drift(from first: Double) -> Double { first > 0 ? (Double(perPoll.last?.rssBytes ?? 0) - first) / first : 0 }
         let figures = Figures(
             url: url, polls: polls, intervalSeconds: pause.seconds, maxConcurrentRequests: maxConcurrentRequests,
             failures: failures, requests: Summary(steady.map { Double($0.requests) }),
             bytes: Summary(steady.map { Double($0.bytes) }), wallSeconds: Summary(steady.map(\.wallSeconds)),
-            cpuSeconds: Summary(steady.map(\.cpuSeconds)), cpuPerWall: cpuPerWall, rssAt: rssAt,
-            peakRSSBytes: perPoll.map(\.peakRSSBytes).max() ?? 0, rssSpread: rssSpread, rssDriftFromPoll10: drift,
-            perPoll: perPoll)
+            cpuSeconds: Summary(steady.map(\.cpuSeconds)), cpuPerWall: cpuPerWall,
+            collectorSeconds: Self.medianByCollector(steady), rssAt: rssAt,
+            anonymousRSSAt: anonymousRSSAt, peakRSSBytes: perPoll.map(\.peakRSSBytes).max() ?? 0,
+            rssWindowStart: windowStart, rssSpread: rssSpread, rssDrift: drift(from: rssValues.first ?? 0),
+            rssDriftFromPoll10: drift(from: Double(perPoll[min(10, polls) - 1].rssBytes)), perPoll: perPoll)
 
         say("  summary of polls \(perPoll.count > 1 ? "2-\(polls)" : "1") (median / p90):")
         say(String(format: "    requests %.0f / %.0f   bytes %.0f / %.0f", figures.requests.median, figures.requests.p90,
@@ -158,14 +185,34 @@ struct PollCommand: AsyncParsableCommand {
         say(String(format: "    wall %.1f / %.1f ms   cpu %.1f / %.1f ms   cpu/wall %.1f%%",
                    figures.wallSeconds.median * 1000, figures.wallSeconds.p90 * 1000, figures.cpuSeconds.median * 1000,
                    figures.cpuSeconds.p90 * 1000, cpuPerWall * 100))
-        let checkpoints = [1, 10, 100, 1000, polls].filter { $0 <= polls }.reduce(into: [Int]()) {
-            if !$0.contains($1) { $0.append($1) }
-        }
-        say("    rss at poll " + checkpoints.map { "\($0): \(formatMiB(rssAt[String($0)] ?? 0))" }.joined(separator: ", ")
-            + "; peak (VmHWM) \(formatMiB(figures.peakRSSBytes))")
-        say(String(format: "    rss spread over polls %@: %.1f%%, drift from poll %d to %d: %+.1f%%; failures: %d",
-                   perPoll.count >= 10 ? "10-\(polls)" : "1-\(polls)", rssSpread * 100, perPoll.count >= 10 ? 10 : 1,
-                   polls, drift * 100, failures))
+        say("    collectors (median ms): " + figures.collectorSeconds.sorted { $0.key < $1.key }
+            .map { String(format: "%@ %.1f", $0.key, $0.value * 1000) }.joined(separator: ", "))
+        say("    rss at poll " + checkpoints.map {
+            "\($0): \(formatMiB(rssAt[String($0)] ?? 0)) (anon \(formatMiB(anonymousRSSAt[String($0)] ?? 0)))"
+        }.joined(separator: ", ") + "; peak (VmHWM) \(formatMiB(figures.peakRSSBytes))")
+        say(String(format: "    rss over polls %d-%d: spread %.1f%%, drift %+.1f%% (from poll 10: %+.1f%%); failures: %d",
+                   windowStart, polls, rssSpread * 100, figures.rssDrift * 100, figures.rssDriftFromPoll10 * 100, failures))
         if let json { try writeJSON(figures, to: json) }
+    }
+
+    /// The collector durations a snapshot reports.
+    static func collectorDurations(_ families: [MetricFamily]) -> [String: Double] {
+        var durations: [String: Double] = [:]
+        for family in families where family.name == "prefect_exporter_collector_duration_seconds" {
+            for metric in family.metrics {
+                if case .number(let value) = metric.value, let name = metric.labels.first(where: { $0.name == "collector" }) {
+                    durations[name.value] = value
+                }
+            }
+        }
+        return durations
+    }
+
+    static func medianByCollector(_ polls: [PollFigures]) -> [String: Double] {
+        var values: [String: [Double]] = [:]
+        for poll in polls {
+            for (name, seconds) in poll.collectorSeconds { values[name, default: []].append(seconds) }
+        }
+        return values.mapValues { Summary($0).median }
     }
 }

@@ -1,14 +1,16 @@
 import ArgumentParser
 import Exposition
 import Foundation
+import HTTPClient
 import Logging
+import Poller
 import WebServer
 
 /// `serve`: the synthetic snapshot served exactly as the exporter serves a scrape.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serves a synthetic snapshot through WebServer + ExporterRoutes + MetricsPageStore until SIGINT/SIGTERM.")
+        abstract: "Serves a synthetic snapshot through ExpositionMerger, MetricsPageStore, ExporterRoutes and WebServer until SIGINT/SIGTERM.")
 
     @Option(help: "Target number of series (sample lines) in the exposition.")
     var series = 10_000
@@ -29,22 +31,27 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let (snapshot, seriesCount) = SyntheticSnapshot.make(series: series, now: Date().timeIntervalSince1970)
-        // What Poller.publishSnapshot does after a poll, then what the CLI's publish closure does.
-        let plain = TextFormat.encodeBytes(snapshot.families())
-        let gzip = try Gzip.compress(plain)
+        // A poller's snapshot, merged, rendered and stored as the exporter does after a poll.
         let store = MetricsPageStore()
-        store.update(plain: plain, gzip: gzip)
+        let rendered = LockedValue<MergedExposition?>(nil)
+        let merger = Exporting.merger(logger: Logger(label: "bench.merger")) { page in
+            Exporting.store(page, in: store)
+            rendered.withLock { $0 = page }
+        }
+        merger.update(target: 0, with: RenderedSnapshot(health: [], prefect: snapshot.families()))
+        guard let page = rendered.withLock({ $0 }) else { throw ValidationError("the merger published no page") }
+        let plain = page.text
+        let gzip = page.textGzip ?? []
         if let dumpDir {
             try Data(plain).write(to: URL(fileURLWithPath: dumpDir).appendingPathComponent("metrics.txt"))
             try Data(gzip).write(to: URL(fileURLWithPath: dumpDir).appendingPathComponent("metrics.txt.gz"))
         }
-        let routes = try ExporterRoutes(
-            telemetryPath: "/metrics", version: "bench", prefectURL: "http://127.0.0.1:4200/api",
-            isReady: { true }, metricsPage: { store.current })
+        let routes = try Exporting.routes(store)
         var configuration = WebServerConfiguration(listenAddress: "127.0.0.1:\(port)")
         configuration.threadPoolSize = threads
         let server = try WebServer(configuration: configuration, handler: routes, logger: Logger(label: "bench.web"))
-        say("serve: \(seriesCount) series (\(snapshot.shape)), plain \(plain.count) bytes, gzip \(gzip.count) bytes, "
+        say("serve: \(seriesCount) Prefect series (\(snapshot.shape)) + the exporter's own, "
+            + "\(SyntheticSnapshot.countSeries(plain)) in all, plain \(plain.count) bytes, gzip \(gzip.count) bytes, "
             + "\(threads) threads, on http://127.0.0.1:\(server.port)/metrics")
         let signal = await waitForTerminationSignal()
         server.stop()

@@ -142,12 +142,7 @@ def wide(args: argparse.Namespace) -> None:
 
 
 def deployments_of(api: API) -> list[dict]:
-    out: list[dict] = []
-    while True:
-        page = api.post("/deployments/filter", {"limit": 200, "offset": len(out)})
-        out.extend(page)
-        if len(page) < 200:
-            return out
+    return paged(api, "/deployments/filter")
 
 
 def parse_db_time(text: str | None) -> dt.datetime | None:
@@ -235,10 +230,23 @@ def counts(args: argparse.Namespace) -> None:
     late = api.post("/flow_runs/count", {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}},
                                                        "next_scheduled_start_time": {"before_": iso(now())}}})
     total = api.post("/flow_runs/count", {})
-    pools = len(api.post("/work_pools/filter", {"limit": 200}))
-    queues = len(api.post("/work_queues/filter", {"limit": 200}))
+    pools = len(paged(api, "/work_pools/filter"))
+    queues = len(paged(api, "/work_queues/filter"))
+    deployments = len(paged(api, "/deployments/filter"))
     print(f"prefect: {total} runs ({', '.join(parts)}; {late} SCHEDULED in the past); "
-          f"{pools} pools, {queues}{'+' if queues == 200 else ''} queues, {len(deployments_of(api))} deployments")
+          f"{pools} pools, {queues} queues, {deployments} deployments")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"runs": total, "late": late, "shape": f"{pools}/{queues}/{deployments}"}, out)
+
+
+def paged(api: API, path: str) -> list[dict]:
+    out: list[dict] = []
+    while True:
+        page = api.post(path, {"limit": 200, "offset": len(out)})
+        out.extend(page)
+        if len(page) < 200:
+            return out
 
 
 def main() -> None:
@@ -265,6 +273,7 @@ def main() -> None:
     p.set_defaults(func=grow)
     p = sub.add_parser("counts")
     p.add_argument("--api", required=True)
+    p.add_argument("--json", help="also write {runs, late, shape} to this file")
     p.set_defaults(func=counts)
     args = parser.parse_args()
     args.func(args)

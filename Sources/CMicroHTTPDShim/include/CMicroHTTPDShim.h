@@ -1,6 +1,7 @@
 #ifndef PREFECT_EXPORTER_CMICROHTTPDSHIM_H
 #define PREFECT_EXPORTER_CMICROHTTPDSHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <microhttpd.h>
 
@@ -32,5 +33,21 @@ uint16_t pe_mhd_get_daemon_bind_port(struct MHD_Daemon *daemon);
 
 /* The number of connections the daemon currently handles. */
 unsigned int pe_mhd_get_daemon_current_connections(struct MHD_Daemon *daemon);
+
+/*
+ * The GnuTLS session (a gnutls_session_t) of a connection to a daemon started with
+ * MHD_USE_TLS, or NULL (plain HTTP, or unknown). MHD_get_connection_info is variadic.
+ */
+void *pe_mhd_get_connection_tls_session(struct MHD_Connection *connection);
+
+/*
+ * GnuTLS crypto helpers for basic auth (<gnutls/crypto.h> is not part of the CGnuTLS module).
+ * Both return 0 on success and a negative GnuTLS error code otherwise.
+ *
+ * pe_hmac_sha256 writes the 32-byte HMAC-SHA-256 of `data` under `key` to `digest`.
+ * pe_random_key fills `buffer` with `size` bytes from GnuTLS's key-grade generator.
+ */
+int pe_hmac_sha256(const void *key, size_t key_size, const void *data, size_t data_size, void *digest);
+int pe_random_key(void *buffer, size_t size);
 
 #endif

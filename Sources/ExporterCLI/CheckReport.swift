@@ -1,0 +1,145 @@
+import Exposition
+import Foundation
+import Poller
+import PrefectAPI
+
+/// What `prefect-exporter check` found for one Prefect target, read from one poll's families,
+/// so that the counts are exactly what the exporter would serve.
+struct CheckSummary: Equatable {
+    var serverVersion: String?
+    var apiVersion: String?
+    var workPools = 0
+    var workQueues = 0
+    var deployments = 0
+    /// Runs due or in flight: PENDING, RUNNING, PAUSED, CANCELLING, and SCHEDULED with a past start.
+    var runsDueOrInFlight = 0
+    /// SCHEDULED runs with a future start.
+    var runsUpcoming = 0
+    /// Things to act on now, one sentence each.
+    var warnings: [String] = []
+
+    /// Reads the Prefect-derived families of one target (``RenderedSnapshot/prefect``).
+    init(families: [MetricFamily]) {
+        func family(_ name: String) -> [Metric] { families.first { $0.name == name }?.metrics ?? [] }
+        func number(_ metric: Metric) -> Double {
+            if case .number(let value) = metric.value { return value }
+            return 0
+        }
+        func label(_ metric: Metric, _ name: String) -> String { metric.labels.first { $0.name == name }?.value ?? "" }
+
+        if let info = family("prefect_server_info").first {
+            serverVersion = label(info, "version")
+            apiVersion = label(info, "api_version")
+        }
+        workPools = family("prefect_work_pool_info").count
+        workQueues = family("prefect_work_queue_priority").count
+        deployments = family("prefect_deployment_info").count
+        runsDueOrInFlight = Int(family("prefect_flow_runs").reduce(0) { $0 + number($1) })
+        runsUpcoming = Int(family("prefect_flow_runs_upcoming").reduce(0) { $0 + number($1) })
+
+        var latePerPool: [String: Double] = [:]
+        for metric in family("prefect_flow_runs_late") { latePerPool[label(metric, "work_pool"), default: 0] += number(metric) }
+        var maxLateness: [String: Double] = [:]
+        for metric in family("prefect_flow_run_max_lateness_seconds") {
+            maxLateness[label(metric, "work_pool")] = max(maxLateness[label(metric, "work_pool")] ?? 0, number(metric))
+        }
+        for pool in latePerPool.keys.sorted() where (latePerPool[pool] ?? 0) > 0 {
+            let count = Int(latePerPool[pool] ?? 0)
+            let poolName = pool.isEmpty ? "runs without a work pool" : "work pool '\(pool)'"
+            warnings.append(
+                "\(count) late run\(count == 1 ? "" : "s") in \(poolName); the latest is \(Self.duration(maxLateness[pool] ?? 0)) late")
+        }
+        for metric in family("prefect_work_pool_status") where label(metric, "status") == "NOT_READY" && number(metric) == 1 {
+            warnings.append("work pool '\(label(metric, "work_pool"))' is NOT_READY: no worker has polled it recently")
+        }
+        var scheduled: [String: Double] = [:]
+        func queueKey(_ metric: Metric) -> String { label(metric, "work_pool") + "/" + label(metric, "work_queue") }
+        for metric in family("prefect_flow_runs") where label(metric, "state_type") == "SCHEDULED" {
+            scheduled[queueKey(metric), default: 0] += number(metric)
+        }
+        for metric in family("prefect_flow_runs_upcoming") { scheduled[queueKey(metric), default: 0] += number(metric) }
+        for metric in family("prefect_work_queue_status") where label(metric, "status") == "PAUSED" && number(metric) == 1 {
+            let count = Int(scheduled[queueKey(metric)] ?? 0)
+            if count > 0 {
+                warnings.append(
+                    "work queue '\(label(metric, "work_queue"))' of work pool '\(label(metric, "work_pool"))' is paused "
+                        + "with \(count) scheduled run\(count == 1 ? "" : "s")")
+            }
+        }
+    }
+
+    /// `42s`, `5m 3s`, `2h 10m`.
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds.rounded())
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m \(total % 60)s" }
+        return "\(total / 3600)h \(total % 3600 / 60)m"
+    }
+}
+
+/// The text of `prefect-exporter check`.
+enum CheckReport {
+    /// The block for one target.
+    static func render(target: PrefectTarget, report: PollReport, summary: CheckSummary) -> String {
+        var lines: [String] = []
+        let title = target.name.map { "Prefect target '\($0)': \(target.prefect.redactedBaseURL)" }
+            ?? "Prefect: \(target.prefect.redactedBaseURL)"
+        lines.append(title)
+        func row(_ name: String, _ value: String) { lines.append("  " + (name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value) }
+        if report.success {
+            let version = summary.serverVersion.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown (Prefect Cloud reports none)"
+            row("version", "\(version) (API \(summary.apiVersion ?? "unknown"))")
+            row("auth", authAccepted(target.prefect.auth))
+            row("work pools", "\(summary.workPools)")
+            row("work queues", "\(summary.workQueues)")
+            row("deployments", "\(summary.deployments)")
+            row(
+                "flow runs",
+                "\(summary.runsDueOrInFlight + summary.runsUpcoming) not finished (\(summary.runsDueOrInFlight) due or in flight, "
+                    + "\(summary.runsUpcoming) scheduled later)")
+            if summary.warnings.isEmpty {
+                row("warnings", "none")
+            } else {
+                row("warnings", "\(summary.warnings.count)")
+                for warning in summary.warnings { lines.append("    - " + warning) }
+            }
+            row("result", String(format: "OK (one poll: %.2fs, %d requests)", report.duration, report.requests))
+        } else {
+            if let error = report.error, error.kind == .unauthorized {
+                row("auth", "REJECTED (HTTP \(error.status.map(String.init) ?? "401"))")
+            }
+            row("result", "FAILED: " + failure(report, target: target))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func authAccepted(_ auth: PrefectAuth) -> String {
+        switch auth {
+        case .none: return "none configured, none required"
+        case .apiKey: return "accepted (API key)"
+        case .basic: return "accepted (basic auth)"
+        }
+    }
+
+    /// The one-line reason a target failed, with a hint where the client's message may not say enough.
+    static func failure(_ report: PollReport, target: PrefectTarget) -> String {
+        guard let error = report.error else { return "the poll did not complete" }
+        return error.message + hint(for: error, url: target.prefect.baseURL)
+    }
+
+    static func hint(for error: PrefectAPIError, url: String) -> String {
+        let path = URLComponents(string: url)?.path ?? ""
+        let looksLikeAPIRoot = path.hasSuffix("/api") || path.contains("/api/accounts/")
+        switch error.kind {
+        case .notFound, .invalidResponse, .httpStatus:
+            guard !looksLikeAPIRoot else { return "" }
+            let suggestion = url.hasSuffix("/") ? url + "api" : url + "/api"
+            if error.kind == .notFound { return " (try \(suggestion))" }
+            return " (hint: the URL path is '\(path.isEmpty ? "/" : path)'; a self-hosted Prefect serves its API under /api, e.g. \(suggestion))"
+        case .transport(.tlsError):
+            return " (hint: check --prefect.ca-file or ca_file, and that the URL's host name matches the server's certificate)"
+        default:
+            return ""
+        }
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Cross-checks the bench driver's memory figures on the real exporter binary: runs
+prefect-exporter against a Prefect API for a while (polling every second, scraped every second
+with Accept-Encoding: gzip like Prometheus), then reads its memory from /proc and its poll count
+from /metrics.
+
+  exporter_rss.py --bin PATH --api URL [--seconds 30] [--json OUT] [--label L]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+
+
+def status(pid: int) -> dict[str, int]:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--json")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    argv = [args.bin, "--prefect.api-url", args.api, "--web.listen-address", f"127.0.0.1:{port}",
+            "--prefect.poll-interval", "1s", "--log.level", "warn"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)  # in our process group: stopping the group stops it too
+    try:
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        deadline = time.monotonic() + args.seconds
+        scrapes = 0
+        text = ""
+        while time.monotonic() < deadline:
+            try:
+                r = http.get("/metrics", headers={"Accept-Encoding": "gzip"})
+                text, scrapes = r.text, scrapes + 1
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"exporter exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(1)
+        memory = status(proc.pid)
+        cpu = cpu_seconds(proc.pid)
+        polls = sum(float(m.group(1)) for m in re.finditer(r'^prefect_exporter_polls_total\{result="success"\} (\S+)', text, re.M))
+        result = {"seconds": args.seconds, "polls": polls, "scrapes": scrapes, "cpuSeconds": cpu, **memory,
+                  "command": " ".join(argv)}
+        mib = 1024 * 1024
+        print(f"  exporter{args.label}: {' '.join(argv)}")
+        print(f"  exporter{args.label}: after {args.seconds:.0f}s, {polls:.0f} successful polls and {scrapes} scrapes: "
+              f"VmHWM {memory['VmHWM'] / mib:.1f} MiB, VmRSS {memory['VmRSS'] / mib:.1f} MiB "
+              f"(anon {memory['RssAnon'] / mib:.1f}, file {memory['RssFile'] / mib:.1f}), CPU {cpu:.2f}s")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+if __name__ == "__main__":
+    main()
