@@ -61,6 +61,8 @@ let package = Package(
             pkgConfig: "libcrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
+        // glibc's malloc.h (malloc_trim); part of libc, nothing to link.
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
 
@@ -105,7 +107,7 @@ let package = Package(
         .target(
             name: "ExporterCLI",
             dependencies: [
-                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer",
+                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -129,10 +129,11 @@ def alert(name, expr, for_, summary, description, keep_firing_for=None):
     return rule
 
 
-# Labels an alert is grouped by. job/instance come from the scrape.
-POOL = "job, instance, work_pool"
-QUEUE = "job, instance, work_pool, work_queue"
-DEPLOYMENT = "job, instance, work_pool, deployment"
+# Labels an alert is grouped by. job/instance come from the scrape; `prefect` names the Prefect
+# target when one exporter polls several (--config.file targets) and is absent otherwise.
+POOL = "job, instance, prefect, work_pool"
+QUEUE = "job, instance, prefect, work_pool, work_queue"
+DEPLOYMENT = "job, instance, prefect, work_pool, deployment"
 
 # Go-template snippets used in descriptions.
 WHERE_QUEUE = 'work pool "{{ $labels.work_pool }}", queue "{{ $labels.work_queue }}"'
@@ -166,7 +167,7 @@ def build(t):
         alert(
             "PrefectExporterDataStale",
             "(time() - prefect_exporter_last_poll_success_timestamp_seconds) > %d\n"
-            "unless on (job, instance)\n"
+            "unless on (job, instance, prefect)\n"
             "prefect_up == 0" % t["data_stale_seconds"],
             t["data_stale_for"],
             "The Prefect exporter's data is stale although no poll failed.",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target for the Prometheus text format and prints the binary's path as its
-# last line.
+# Builds the libFuzzer target for the exposition encoders (text format and OpenMetrics) and prints
+# the binary's path as its last line.
 #
 #   Fuzz/ExpositionFuzz/build.sh               # -> .build-fuzz/exposition/exposition-fuzzer
 #   "$(Fuzz/ExpositionFuzz/build.sh | tail -n1)" -max_total_time=120 Fuzz/ExpositionFuzz/corpus
@@ -22,7 +22,9 @@ for source in "$ROOT"/Sources/Exposition/*.swift; do
 done
 LINKER=()
 [ -x "$(dirname "$(command -v swiftc)")/ld.lld" ] && LINKER=(-use-ld=lld)
-swiftc -parse-as-library -module-name ExpositionFuzz -swift-version 6 -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
+# The same language mode and upcoming features as Package.swift's strictSwift settings.
+swiftc -parse-as-library -module-name ExpositionFuzz -swift-version 6 \
+    -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
     "$HERE/main.swift" "${SOURCES[@]}" -o "$OUT/exposition-fuzzer" >&2
 
 echo "$OUT/exposition-fuzzer"

@@ -21,7 +21,9 @@ mkdir -p "$OUT"
 LINKER=()
 [ -x "$(dirname "$(command -v swiftc)")/ld.lld" ] && LINKER=(-use-ld=lld)
 API="$ROOT/Sources/PrefectAPI"
-swiftc -parse-as-library -module-name JSONDecodingFuzz -swift-version 6 -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
+# The same language mode and upcoming features as Package.swift's strictSwift settings.
+swiftc -parse-as-library -module-name JSONDecodingFuzz -swift-version 6 \
+    -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
     "$HERE/main.swift" "$API/Models.swift" "$API/Decoding.swift" "$API/Timestamp.swift" "$API/JSONTextRepair.swift" \
     -o "$OUT/jsondecoding-fuzzer" >&2
 

@@ -45,7 +45,8 @@ swiftc -parse-as-library -module-name Yams -O -g "${SANITIZE_SWIFT[@]}" -DSWIFT_
 #    warns about every ASan symbol); fall back to the default linker when it is missing.
 LINKER=()
 [ -x "$(dirname "$CLANG")/ld.lld" ] && LINKER=(-use-ld=lld)
-swiftc -parse-as-library -module-name WebConfigFuzz -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
+swiftc -parse-as-library -module-name WebConfigFuzz -swift-version 6 \
+    -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
     -I "$OUT" -I "$YAMS/CYaml/include" -Xcc -DYAML_DECLARE_STATIC \
     "$HERE/main.swift" "$ROOT/Sources/WebServer/WebConfig.swift" "$ROOT/Sources/WebServer/YAMLPrescan.swift" \
     "$OUT"/obj/*.o -o "$OUT/webconfig-fuzzer" >&2

@@ -45,6 +45,8 @@ struct ExporterRuntime: Sendable {
                 client: client, configuration: pollerConfiguration, statistics: statistics, logger: targetLogger
             ) { snapshot in
                 merger.update(target: index, with: snapshot)
+                // What the previous poll and page left behind goes back to the system (see FreedHeapMemory).
+                FreedHeapMemory.returnToSystem()
             }
             targets.append(Target(name: target.name, configuration: target, poller: poller))
         }

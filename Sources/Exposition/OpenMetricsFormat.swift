@@ -163,6 +163,9 @@ public enum OpenMetricsFormat {
     static func formatTimestamp(_ seconds: Double) -> String {
         guard seconds.isFinite else { return TextFormat.formatValue(seconds) }
         let milliseconds = (seconds * 1000).rounded()
+        // From 2^53 ms on (some 285,000 years), a Double has no digit below the millisecond to
+        // round away, and the arithmetic below would be inexact or overflow Int64: written as is.
+        guard abs(milliseconds) < 9_007_199_254_740_992 else { return TextFormat.formatValue(seconds) }
         if milliseconds.truncatingRemainder(dividingBy: 1000) == 0 {
             return TextFormat.formatValue(milliseconds / 1000)
         }

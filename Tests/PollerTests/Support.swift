@@ -83,7 +83,8 @@ final class FakePrefect: HTTPTransport {
             if body.contains(#""next_scheduled_start_time""#) { return fixture("flow_runs_scheduled_due") }
             return fixture("flow_runs_in_flight")
         case "/flow_runs/count":
-            return ok(Array((body.contains(#"["fixture-pool"]"#) && body.contains(#"["default"]"#) ? "1" : "0").utf8))
+            // One upcoming run, in fixture-pool's queue "default" (asked for by its id).
+            return ok(Array((body.contains(#""id":{"any_":["8d5ec824-86cf-4213-ae72-bf0f3e0faa9b"]}"#) ? "1" : "0").utf8))
         default:
             return HTTPResponse(status: 404, body: Array(#"{"detail":"Not Found"}"#.utf8))
         }

@@ -114,7 +114,7 @@ struct PrefectClientPagingTests {
 
     @Test func countIsOneRequestWithTheBareFilter() async throws {
         let transport = FakeTransport(status: 200, body: "42")
-        let filter = FlowRunQueries.scheduledUpcoming(now: 1_704_164_645, workPool: "p", workQueue: "q")
+        let filter = FlowRunQueries.scheduledUpcoming(now: 1_704_164_645, workQueueID: "q-id")
         #expect(try await makeClient(transport).countFlowRuns(matching: filter) == 42)
         #expect(transport.paths == ["/flow_runs/count"])
         #expect(transport.bodies == [filter.serialized])
@@ -360,6 +360,23 @@ struct PrefectClientErrorTests {
         let error = await expectAPIError { try await makeClient(transport).countFlowRuns(matching: FlowRunQueries.inFlight()) }
         #expect(error?.kind == .invalidResponse)
         #expect(error?.endpoint == "/flow_runs/count")
+    }
+
+    @Test func loneSurrogatesInNamesDecodeAsReplacementCharacters() async throws {
+        // JSON can carry "\udc80"; Foundation's JSONDecoder fails the whole page on it unless repaired.
+        let body = #"[{"id":"p1","name":"pool-\udc80-\ud800x","type":"process","is_paused":false,"status":"READY"}]"#
+        let pools = try await makeClient(FakeTransport(status: 200, body: body)).workPools()
+        #expect(pools.map(\.name) == ["pool-\u{FFFD}-\u{FFFD}x"])
+    }
+
+    @Test(arguments: [[0xFF, 0xFE] as [UInt8], [0xFE, 0xFF]])
+    func utf16BodiesAreLeftToTheDecoder(byteOrderMark: [UInt8]) async throws {
+        // Found by Fuzz/JSONDecodingFuzz: the UTF-8 repair broke UTF-16 and UTF-32 bodies that decode.
+        let littleEndian = byteOrderMark == [0xFF, 0xFE]
+        let units = Array("42".utf16)
+        let text = units.flatMap { littleEndian ? [UInt8($0 & 0xFF), UInt8($0 >> 8)] : [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        let transport = FakeTransport { _, _ in .success(HTTPResponse(status: 200, body: byteOrderMark + text)) }
+        #expect(try await makeClient(transport).countFlowRuns(matching: FlowRunQueries.inFlight()) == 42)
     }
 
     @Test(arguments: [
