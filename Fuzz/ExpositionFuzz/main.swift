@@ -256,6 +256,19 @@ struct Sample {
 /// The line syntax that both formats share.
 enum Syntax {
     /// The lines of a text that must end with a line feed.
+    /// A family's samples: the lines from `index` up to the next `#` line, at least one.
+    static func samples(
+        _ lines: some RandomAccessCollection<Scalars>, from index: inout Int, family name: String
+    ) throws(ParseError) -> [Sample] {
+        var samples: [Sample] = []
+        while index < lines.count, lines[lines.index(lines.startIndex, offsetBy: index)].first != "#" {
+            samples.append(try sample(lines[lines.index(lines.startIndex, offsetBy: index)]))
+            index += 1
+        }
+        guard !samples.isEmpty else { throw ParseError(description: "family \(name) without samples") }
+        return samples
+    }
+
     static func lines(_ text: String) -> [Scalars] {
         require(text.isEmpty || text.hasSuffix("\n"), "output does not end with a line feed")
         var lines = Array(text.unicodeScalars).split(separator: "\n", omittingEmptySubsequences: false)
@@ -454,12 +467,7 @@ struct StrictParser {
             index += 1
             let type = try Syntax.type(index < lines.count ? lines[index] : nil, of: name, types: ["counter", "gauge", "histogram"], at: index)
             index += 1
-            var samples: [Sample] = []
-            while index < lines.count, lines[index].first != "#" {
-                samples.append(try Syntax.sample(lines[index]))
-                index += 1
-            }
-            guard !samples.isEmpty else { throw ParseError(description: "family \(name) without samples") }
+            let samples = try Syntax.samples(lines, from: &index, family: name)
             families.append(ParsedFamily(name: name, help: help, type: type, series: try group(samples, name: name, type: type)))
         }
         return families
@@ -512,12 +520,7 @@ struct OpenMetricsParser {
                 unit = text
                 index += 1
             }
-            var samples: [Sample] = []
-            while index < lines.count, lines[index].first != "#" {
-                samples.append(try Syntax.sample(lines[index]))
-                index += 1
-            }
-            guard !samples.isEmpty else { throw ParseError(description: "family \(name) without samples") }
+            let samples = try Syntax.samples(lines, from: &index, family: name)
             families.append(
                 ParsedFamily(name: name, help: help, type: type, unit: unit, series: try group(samples, name: name, type: type)))
         }
