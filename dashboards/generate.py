@@ -53,7 +53,13 @@ FILTER_LABELS = {
 }
 # "All" of each filter variable. work_pool/work_queue use ".*" so that runs without a work pool
 # (empty label, see README) are included when "All" is selected.
-ALL_VALUE = {"job": ".+", "instance": ".+", "work_pool": ".*", "work_queue": ".*"}
+ALL_VALUE = {"job": ".+", "instance": ".+", "prefect": ".*", "work_pool": ".*", "work_queue": ".*"}
+
+
+def has_target_label(metric):
+    """Whether `metric` carries the `prefect` label of an exporter that polls several Prefect
+    targets (absent with one target, which `prefect=~".*"` also matches)."""
+    return metric != "prefect_exporter_build_info" and not metric.startswith("process_")
 
 
 def m(metric, *matchers):
@@ -63,6 +69,8 @@ def m(metric, *matchers):
         if metric.endswith(suffix) and metric[: -len(suffix)] in FILTER_LABELS:
             base = metric[: -len(suffix)]
     labels = ['job=~"$job"', 'instance=~"$instance"']
+    if has_target_label(base):
+        labels.append('prefect=~"$prefect"')
     labels += ['%s=~"$%s"' % (name, name) for name in FILTER_LABELS.get(base, ())]
     labels += list(matchers)
     return "%s{%s}" % (metric, ", ".join(labels))
@@ -367,10 +375,13 @@ def variables():
         },
         query_var("job", "Job", "label_values(prefect_exporter_build_info, job)"),
         query_var("instance", "Instance", 'label_values(prefect_exporter_build_info{job=~"$job"}, instance)'),
+        query_var("prefect", "Prefect",
+                  'label_values(prefect_up{job=~"$job", instance=~"$instance"}, prefect)'),
         query_var("work_pool", "Work pool",
-                  'label_values(prefect_work_pool_info{job=~"$job", instance=~"$instance"}, work_pool)'),
+                  'label_values(prefect_work_pool_info{job=~"$job", instance=~"$instance", prefect=~"$prefect"}, '
+                  'work_pool)'),
         query_var("work_queue", "Work queue",
-                  'label_values(prefect_work_queue_status{job=~"$job", instance=~"$instance", '
+                  'label_values(prefect_work_queue_status{job=~"$job", instance=~"$instance", prefect=~"$prefect", '
                   'work_pool=~"$work_pool"}, work_queue)'),
     ]
 
@@ -423,7 +434,7 @@ def dashboard(uid, title, description, layout):
 # ------------------------------------------------------------------------------------------
 
 def work_queue_table():
-    g = "job, instance, work_pool, work_queue"
+    g = "job, instance, prefect, work_pool, work_queue"
     return table(
         "Work queues",
         "One row per work queue: its status (READY, NOT_READY, PAUSED), priority (1 is highest), "
@@ -506,7 +517,7 @@ def exporter_rows(layout):
         "Cloud) and API version, per exporter instance.",
         [
             ("max by (job, instance, version, revision) (%s)" % m("prefect_exporter_build_info"), None),
-            ('max by (job, instance, prefect_version, api_version) (label_replace(%s, "prefect_version", '
+            ('max by (job, instance, prefect, prefect_version, api_version) (label_replace(%s, "prefect_version", '
              '"$1", "version", "(.*)"))' % m("prefect_server_info"), None),
         ],
         {"job": "Job", "instance": "Instance", "version": "Exporter version", "revision": "Revision",
@@ -652,7 +663,7 @@ def overview():
         "s"), 12, 8)
 
     L.row("Work pools, queues and workers")
-    g = "job, instance, work_pool"
+    g = "job, instance, prefect, work_pool"
     L.add(table(
         "Work pools",
         "One row per work pool: type, status (READY, NOT_READY, PAUSED), workers online and offline, "
@@ -697,7 +708,7 @@ def overview():
 
 def work_pool():
     L = Layout()
-    g = "job, instance, work_pool"
+    g = "job, instance, prefect, work_pool"
     L.row("Work pool")
     L.add(stat(
         "Status",
@@ -815,7 +826,7 @@ def work_pool():
         "s"), 8, 8)
 
     L.row("Deployments")
-    dg = "job, instance, deployment"
+    dg = "job, instance, prefect, deployment"
     info = "max by (%s) (%s)" % (dg, m("prefect_deployment_info"))
     L.add(table(
         "Deployments",

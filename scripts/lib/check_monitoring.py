@@ -52,10 +52,15 @@ SCRAPE_LABELS = {"job", "instance"}
 SEVERITIES = {"critical", "warning", "info"}
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SCHEMA_VERSIONS = range(38, 41)  # Grafana 10.0 writes 38, 10.3-11.2 write 39, 11.3+ 40
-FILTER_VARIABLES = ("job", "instance", "work_pool", "work_queue")
+FILTER_VARIABLES = ("job", "instance", "prefect", "work_pool", "work_queue")
 # "All" of each filter variable. work_pool/work_queue: ".*", so that runs without a work pool
 # (empty labels, README "Metrics") are included.
-ALL_VALUES = {"job": ".+", "instance": ".+", "work_pool": ".*", "work_queue": ".*"}
+ALL_VALUES = {"job": ".+", "instance": ".+", "prefect": ".*", "work_pool": ".*", "work_queue": ".*"}
+
+
+def has_target_label(name):
+    """Whether a metric carries `prefect` when one exporter polls several Prefect targets (README)."""
+    return name != "prefect_exporter_build_info" and not name.startswith("process_")
 RATE_SENTINEL = "7777s"
 VARIABLE_RE = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::[\w]+)?\}|([A-Za-z_]\w*))")
 LABEL_VALUES_RE = re.compile(r"^\s*label_values\((.*),\s*([A-Za-z_]\w*)\s*\)\s*$", re.S)
@@ -166,7 +171,7 @@ def check_selector_labels(selector, where, contract, report):
         return None
     if not report.check(name in contract, where, "metric %s is not in the README's Metrics contract" % name):
         return None
-    allowed = contract[name] | SCRAPE_LABELS
+    allowed = contract[name] | SCRAPE_LABELS | ({"prefect"} if has_target_label(name) else set())
     for label, _, _ in matchers_of(selector):
         if label == "__name__":
             continue
@@ -312,7 +317,9 @@ def check_alert_tests(report, contract, alerts):
                 if name:
                     have = {label for label, _, _ in matchers_of(ast)}
                     want = contract[name] | SCRAPE_LABELS
-                    report.check(have == want, "%s: series %s" % (where, text),
+                    # With several Prefect targets, the exporter adds `prefect` (README).
+                    several = want | {"prefect"} if has_target_label(name) else want
+                    report.check(have in (want, several), "%s: series %s" % (where, text),
                                  "labels must be exactly what the exporter and the scrape produce: %s"
                                  % ", ".join(sorted(want)))
             for case in test.get("alert_rule_test") or []:
@@ -388,7 +395,7 @@ def check_dashboard_expr(expr, where, contract, report):
             continue
         matchers = {(label, op): value for label, op, value in matchers_of(selector)}
         for var in FILTER_VARIABLES:
-            if var in SCRAPE_LABELS or var in contract[name]:
+            if var in SCRAPE_LABELS or var in contract[name] or (var == "prefect" and has_target_label(name)):
                 ok = any(label == var and value == sentinel(var) and op == "MatchOp.Re"
                          for (label, op), value in matchers.items())
                 report.check(ok, where, '%s must be filtered with %s=~"$%s"' % (name, var, var))
@@ -421,7 +428,8 @@ def check_variables(dashboard, where, contract, report):
         if isinstance(ast, promql_parser.VectorSelector):
             metric = check_selector_labels(ast, vwhere, contract, report)
             if metric:
-                report.check(name in contract[metric] | SCRAPE_LABELS, vwhere, "metric %s has no label %s"
+                labels = contract[metric] | SCRAPE_LABELS | ({"prefect"} if has_target_label(metric) else set())
+                report.check(name in labels, vwhere, "metric %s has no label %s"
                              % (metric, name))
         elif ast is not None:
             report.fail(vwhere, "label_values() needs a series selector")
