@@ -1,8 +1,8 @@
 """Faults on the exporter's HTTP side: sustained load, idle and slowloris connections, and
 malformed requests. Polls of the real Prefect run all the while.
 
-ROBUSTNESS_LOAD_SECONDS sets the length of the wrk load test (default 20; the issue's full run
-is 60: ``ROBUSTNESS_LOAD_SECONDS=60 scripts/test -k load``).
+ROBUSTNESS_LOAD_SECONDS sets the length of the wrk load test (default 60, as issue 5 asks;
+``ROBUSTNESS_LOAD_SECONDS=10 scripts/test -k load`` for a quick run).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from test_faults import RSS_BOUNDS, log_lines, rss_kb, timed_get
 
-LOAD_SECONDS = int(os.environ.get("ROBUSTNESS_LOAD_SECONDS", "20"))
+LOAD_SECONDS = int(os.environ.get("ROBUSTNESS_LOAD_SECONDS", "60"))
 # libmicrohttpd's idle timeout (WebServerConfiguration.connectionTimeout, not a flag).
 CONNECTION_TIMEOUT = 10.0
 
