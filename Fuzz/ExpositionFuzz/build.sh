@@ -25,6 +25,6 @@ LINKER=()
 # The same language mode and upcoming features as Package.swift's strictSwift settings.
 swiftc -parse-as-library -module-name ExpositionFuzz -swift-version 6 \
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
-    "$HERE/main.swift" "${SOURCES[@]}" -o "$OUT/exposition-fuzzer" >&2
+    "$HERE/main.swift" "$HERE/../Support/Require.swift" "${SOURCES[@]}" -o "$OUT/exposition-fuzzer" >&2
 
 echo "$OUT/exposition-fuzzer"

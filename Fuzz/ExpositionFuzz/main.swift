@@ -9,11 +9,6 @@
 // a small strict parser below, which must give exactly the same families: names, HELP, types,
 // units, labels in order, values, buckets and (OpenMetrics) created times to the millisecond.
 
-/// A failed check. Unlike `precondition`, whose message -O drops, the message reaches the log.
-func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() { fatalError(message()) }
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func expositionFuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var input = ByteReader(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])

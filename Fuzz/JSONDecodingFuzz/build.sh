@@ -24,7 +24,7 @@ API="$ROOT/Sources/PrefectAPI"
 # The same language mode and upcoming features as Package.swift's strictSwift settings.
 swiftc -parse-as-library -module-name JSONDecodingFuzz -swift-version 6 \
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g -sanitize=fuzzer,address "${LINKER[@]}" \
-    "$HERE/main.swift" "$API/Models.swift" "$API/Decoding.swift" "$API/Timestamp.swift" "$API/JSONTextRepair.swift" \
+    "$HERE/main.swift" "$HERE/../Support/Require.swift" "$API/Models.swift" "$API/Decoding.swift" "$API/Timestamp.swift" "$API/JSONTextRepair.swift" \
     -o "$OUT/jsondecoding-fuzzer" >&2
 
 echo "$OUT/jsondecoding-fuzzer"

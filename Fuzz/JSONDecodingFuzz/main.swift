@@ -14,11 +14,6 @@
 
 import Foundation
 
-/// A failed check. Unlike `precondition`, whose message -O drops, the message reaches the log.
-func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() { fatalError(message()) }
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func jsonDecodingFuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -90,9 +85,7 @@ func checkFormatRoundTrip(_ seconds: Double, from source: @autoclosure () -> Str
     if formattable.contains(seconds) {
         guard let again else { fatalError("\(source()) -> \(seconds) -> format \(formatted) does not parse") }
         require(abs(again - seconds) < 1e-3, "\(source()) -> \(seconds) -> \(formatted) -> \(again)")
-    } else {
-        if let again {
-            require(abs(again - seconds) < 1e-3, "\(source()) -> \(seconds) (outside format's years) -> \(formatted) parses as another time \(again)")
-        }
+    } else if let again {
+        require(abs(again - seconds) < 1e-3, "\(source()) -> \(seconds) (outside format's years) -> \(formatted) parses as another time \(again)")
     }
 }

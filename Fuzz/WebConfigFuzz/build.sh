@@ -48,7 +48,7 @@ LINKER=()
 swiftc -parse-as-library -module-name WebConfigFuzz -swift-version 6 \
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
     -I "$OUT" -I "$YAMS/CYaml/include" -Xcc -DYAML_DECLARE_STATIC \
-    "$HERE/main.swift" "$ROOT/Sources/WebServer/WebConfig.swift" "$ROOT/Sources/WebServer/YAMLPrescan.swift" \
+    "$HERE/main.swift" "$HERE/../Support/Require.swift" "$ROOT/Sources/WebServer/WebConfig.swift" "$ROOT/Sources/WebServer/YAMLPrescan.swift" \
     "$OUT"/obj/*.o -o "$OUT/webconfig-fuzzer" >&2
 
 echo "$OUT/webconfig-fuzzer"

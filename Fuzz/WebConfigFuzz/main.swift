@@ -5,11 +5,6 @@
 // errors are one line and never show something that looks like a bcrypt hash; accepted
 // configurations are internally consistent and their descriptions show no hash either.
 
-/// A failed check. Unlike `precondition`, whose message -O drops, the message reaches the log.
-func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() { fatalError(message()) }
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func webConfigFuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []

@@ -27,20 +27,23 @@ LOAD_SECONDS = int(os.environ.get("ROBUSTNESS_LOAD_SECONDS", "60"))
 # libmicrohttpd's idle timeout (WebServerConfiguration.connectionTimeout, not a flag).
 CONNECTION_TIMEOUT = 10.0
 
+# What Prometheus sends to ask for OpenMetrics (falling back to the text format).
+OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
 # wrk cycles through what Prometheus servers ask for: the text format plain and gzip-compressed,
 # and OpenMetrics plain and compressed (an exporter without OpenMetrics answers the text format).
 WRK_SCRIPT = """
 local n = 0
-local openmetrics = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+local openmetrics = "%s"
 request = function()
   n = n + 1
-  local m = n % 4
+  local m = n %% 4
   if m == 1 then return wrk.format("GET", "/metrics", {["Accept-Encoding"] = "gzip"}) end
   if m == 2 then return wrk.format("GET", "/metrics", {["Accept"] = openmetrics}) end
   if m == 3 then return wrk.format("GET", "/metrics", {["Accept"] = openmetrics, ["Accept-Encoding"] = "gzip"}) end
   return wrk.format("GET", "/metrics")
 end
-"""
+""" % OPENMETRICS_ACCEPT
 
 
 def _seed(prefect, unique_name, pools: int = 3) -> None:
@@ -60,9 +63,6 @@ def _raise_fd_limit(need: int) -> None:
         return
     # Raised in the test process before the exporter starts, so the exporter inherits it too.
     resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-
-
-OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
 
 
 def _page_generation_bytes(exp) -> int:
@@ -154,13 +154,10 @@ def test_load_while_polling(prefect, unique_name, start_exporter, tmp_path):
     first, last = statistics.median(samples[:third]), statistics.median(samples[-third:])
     connections_kb = 64 * 32  # wrk -c64 and WebServerConfiguration's per-connection memory limit
     bound = idle_max * 1.05 + connections_kb + 3 * generation_kb
-    print(f"RSS polling without load: median {baseline:.0f} kB, max {idle_max} kB. Under load: min {lo} kB, "
-          f"max {hi} kB ({(hi / baseline - 1) * 100:+.1f}% over the median), median first third {first:.0f} kB, "
-          f"last third {last:.0f} kB; page generation {generation_kb} kB, bound {bound:.0f} kB; "
-          f"{result['requests']} requests in {LOAD_SECONDS} s")
-    detail = (f"without load median {baseline:.0f} kB, max {idle_max}; under load min {lo}, max {hi}, "
-              f"bound {bound:.0f} (page generation {generation_kb} kB), median first third {first:.0f}, "
-              f"last third {last:.0f} (samples {samples[::4]})")
+    detail = (f"without load median {baseline:.0f} kB, max {idle_max}; under load min {lo}, max {hi} "
+              f"({(hi / baseline - 1) * 100:+.1f}% over the median), bound {bound:.0f} (page generation "
+              f"{generation_kb} kB), median first third {first:.0f}, last third {last:.0f} (samples {samples[::4]})")
+    print(f"RSS: {detail}; {result['requests']} requests in {LOAD_SECONDS} s")
     assert last <= first * 1.05 or not RSS_BOUNDS, f"RSS grows under load: {detail}"
     assert hi <= bound or not RSS_BOUNDS, f"RSS beyond the pages in flight: {detail}"
     assert not log_lines(exp, r"level=(error|warn)"), log_lines(exp, r"level=(error|warn)")

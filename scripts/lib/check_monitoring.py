@@ -56,11 +56,6 @@ FILTER_VARIABLES = ("job", "instance", "prefect", "work_pool", "work_queue")
 # "All" of each filter variable. work_pool/work_queue: ".*", so that runs without a work pool
 # (empty labels, README "Metrics") are included.
 ALL_VALUES = {"job": ".+", "instance": ".+", "prefect": ".*", "work_pool": ".*", "work_queue": ".*"}
-
-
-def has_target_label(name):
-    """Whether a metric carries `prefect` when one exporter polls several Prefect targets (README)."""
-    return name != "prefect_exporter_build_info" and not name.startswith("process_")
 RATE_SENTINEL = "7777s"
 VARIABLE_RE = re.compile(r"\$(?:\{([A-Za-z_]\w*)(?::[\w]+)?\}|([A-Za-z_]\w*))")
 LABEL_VALUES_RE = re.compile(r"^\s*label_values\((.*),\s*([A-Za-z_]\w*)\s*\)\s*$", re.S)
@@ -165,13 +160,23 @@ def matchers_of(selector):
     return [(m.name, str(m.op), m.value) for m in selector.matchers.matchers]
 
 
+def has_target_label(name):
+    """Whether a metric carries `prefect` when one exporter polls several Prefect targets (README)."""
+    return name != "prefect_exporter_build_info" and not name.startswith("process_")
+
+
+def possible_labels(name, contract):
+    """Every label a series of `name` can have: the contract's, the scrape's, and `prefect` where it applies."""
+    return contract[name] | SCRAPE_LABELS | ({"prefect"} if has_target_label(name) else set())
+
+
 def check_selector_labels(selector, where, contract, report):
     name = selector.name
     if not report.check(bool(name), where, "selector without a metric name: %s" % selector):
         return None
     if not report.check(name in contract, where, "metric %s is not in the README's Metrics contract" % name):
         return None
-    allowed = contract[name] | SCRAPE_LABELS | ({"prefect"} if has_target_label(name) else set())
+    allowed = possible_labels(name, contract)
     for label, _, _ in matchers_of(selector):
         if label == "__name__":
             continue
@@ -318,8 +323,7 @@ def check_alert_tests(report, contract, alerts):
                     have = {label for label, _, _ in matchers_of(ast)}
                     want = contract[name] | SCRAPE_LABELS
                     # With several Prefect targets, the exporter adds `prefect` (README).
-                    several = want | {"prefect"} if has_target_label(name) else want
-                    report.check(have in (want, several), "%s: series %s" % (where, text),
+                    report.check(have in (want, possible_labels(name, contract)), "%s: series %s" % (where, text),
                                  "labels must be exactly what the exporter and the scrape produce: %s"
                                  % ", ".join(sorted(want)))
             for case in test.get("alert_rule_test") or []:
@@ -428,8 +432,7 @@ def check_variables(dashboard, where, contract, report):
         if isinstance(ast, promql_parser.VectorSelector):
             metric = check_selector_labels(ast, vwhere, contract, report)
             if metric:
-                labels = contract[metric] | SCRAPE_LABELS | ({"prefect"} if has_target_label(metric) else set())
-                report.check(name in labels, vwhere, "metric %s has no label %s"
+                report.check(name in possible_labels(metric, contract), vwhere, "metric %s has no label %s"
                              % (metric, name))
         elif ast is not None:
             report.fail(vwhere, "label_values() needs a series selector")
