@@ -107,8 +107,16 @@ public struct AggregationSettings: Sendable {
 }
 
 extension FlowRun {
+    /// The run's `deployment` label: `flow/deployment` when the deployment is known, its id when it
+    /// is not (the deployments could not be read, or the deployment is newer than the last list),
+    /// and empty for runs without a deployment. Never drops a run or merges two deployments.
+    func deploymentLabel(names: [String: String]) -> String {
+        guard let id = deploymentID else { return "" }
+        return names[id] ?? id
+    }
+
     /// The run's queue key; a run with no pool has empty labels.
-    var queueKey: QueueKey {
+    public var queueKey: QueueKey {
         guard let pool = workPoolName, !pool.isEmpty else { return .none }
         return QueueKey(workPool: pool, workQueue: workQueueName ?? "")
     }

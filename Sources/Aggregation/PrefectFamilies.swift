@@ -23,22 +23,68 @@ public enum PrefectFamilies {
     static let deploymentStatuses = ["READY", "NOT_READY"]
     static let workerStatuses = ["ONLINE", "OFFLINE"]
 
+    /// The part of Prefect that a set of families describes: the collector that reads it. When a
+    /// collector fails, only its group's families are affected (see `Poller`).
+    public enum Group: String, CaseIterable, Sendable {
+        case serverInfo = "server_info"
+        case workPools = "work_pools"
+        case workers
+        case workQueues = "work_queues"
+        case deployments
+        case activeRuns = "flow_runs_active"
+        case upcomingRuns = "flow_runs_upcoming"
+        case finishedRuns = "flow_runs_finished"
+    }
+
+    /// Every Prefect-derived family name, in the order served.
+    public static let familyOrder: [String] = [
+        "prefect_server_info",
+        "prefect_work_pool_info", "prefect_work_pool_status", "prefect_work_pool_concurrency_limit",
+        "prefect_work_pool_workers", "prefect_work_pool_last_worker_heartbeat_timestamp_seconds",
+        "prefect_work_queue_status", "prefect_work_queue_concurrency_limit", "prefect_work_queue_priority",
+        "prefect_work_queue_last_polled_timestamp_seconds",
+        "prefect_deployment_info", "prefect_deployment_status", "prefect_deployment_paused",
+        "prefect_flow_runs", "prefect_flow_runs_upcoming", "prefect_flow_runs_late", "prefect_flow_run_lateness_seconds",
+        "prefect_flow_run_max_lateness_seconds", "prefect_flow_run_running_seconds", "prefect_flow_run_max_running_seconds",
+        "prefect_flow_runs_finished_total", "prefect_flow_run_start_delay_seconds", "prefect_flow_run_duration_seconds",
+    ]
+
+    /// Families sorted into ``familyOrder`` (unknown names last, in their given order).
+    public static func inServedOrder(_ families: [MetricFamily]) -> [MetricFamily] {
+        let rank = Dictionary(uniqueKeysWithValues: familyOrder.enumerated().map { ($1, $0) })
+        return families.enumerated()
+            .sorted { (rank[$0.element.name] ?? Int.max, $0.offset) < (rank[$1.element.name] ?? Int.max, $1.offset) }
+            .map(\.element)
+    }
+
     /// Every Prefect-derived family, in a stable order.
     /// - Parameters:
     ///   - now: the time the poll's queries were made, seconds since the epoch.
     public static func build(
         from data: PollData, history: RunHistory, settings: AggregationSettings, now: Double
     ) -> [MetricFamily] {
-        let names = data.deploymentNames
-        let scope = Scope(data: data, deploymentNames: names, settings: settings)
-        var families: [MetricFamily] = []
-        families.append(serverInfo(data))
-        families += workPoolFamilies(data)
-        families += workQueueFamilies(data)
-        families += deploymentFamilies(data, names: names)
-        families += RunsNow(data: data, scope: scope, settings: settings, now: now).families()
-        families += historyFamilies(history, scope: scope)
-        return families
+        inServedOrder(Group.allCases.flatMap { families(of: $0, from: data, history: history, settings: settings, now: now) })
+    }
+
+    /// The families of one group, built from a poll's data.
+    public static func families(
+        of group: Group, from data: PollData, history: RunHistory, settings: AggregationSettings, now: Double
+    ) -> [MetricFamily] {
+        switch group {
+        case .serverInfo: return [serverInfo(data)]
+        case .workPools: return workPoolFamilies(data)
+        case .workers: return workerFamilies(data)
+        case .workQueues: return workQueueFamilies(data)
+        case .deployments: return deploymentFamilies(data, names: data.deploymentNames)
+        case .activeRuns: return runsNow(data, settings: settings, now: now).families()
+        case .upcomingRuns: return [runsNow(data, settings: settings, now: now).upcomingFamily()]
+        case .finishedRuns:
+            return historyFamilies(history, scope: Scope(data: data, deploymentNames: data.deploymentNames, settings: settings))
+        }
+    }
+
+    private static func runsNow(_ data: PollData, settings: AggregationSettings, now: Double) -> RunsNow {
+        RunsNow(data: data, scope: Scope(data: data, deploymentNames: data.deploymentNames, settings: settings), settings: settings, now: now)
     }
 
     // MARK: Server, pools, queues, deployments
@@ -51,7 +97,6 @@ public enum PrefectFamilies {
     }
 
     static func workPoolFamilies(_ data: PollData) -> [MetricFamily] {
-        let pools = data.workPools.sorted { $0.name < $1.name }
         var info = MetricFamily(name: "prefect_work_pool_info", help: "Work pools and their type; always 1.", type: .gauge)
         var status = MetricFamily(
             name: "prefect_work_pool_status",
@@ -59,11 +104,7 @@ public enum PrefectFamilies {
             type: .gauge)
         var limit = MetricFamily(
             name: "prefect_work_pool_concurrency_limit", help: "Work pool concurrency limit; absent when unlimited.", type: .gauge)
-        var workers = MetricFamily(name: "prefect_work_pool_workers", help: "Workers of the pool by status.", type: .gauge)
-        var heartbeat = MetricFamily(
-            name: "prefect_work_pool_last_worker_heartbeat_timestamp_seconds",
-            help: "Most recent heartbeat of any worker of the pool, in seconds since the epoch.", type: .gauge)
-        for pool in pools {
+        for pool in data.workPools.sorted(by: { $0.name < $1.name }) {
             let poolLabel = Label("work_pool", pool.name)
             info.metrics.append(Metric(labels: [poolLabel, Label("type", pool.type)], value: 1))
             let current = pool.isPaused ? "PAUSED" : (pool.status ?? "NOT_READY")
@@ -73,6 +114,17 @@ public enum PrefectFamilies {
             if let concurrency = pool.concurrencyLimit {
                 limit.metrics.append(Metric(labels: [poolLabel], value: Double(concurrency)))
             }
+        }
+        return [info, status, limit]
+    }
+
+    static func workerFamilies(_ data: PollData) -> [MetricFamily] {
+        var workers = MetricFamily(name: "prefect_work_pool_workers", help: "Workers of the pool by status.", type: .gauge)
+        var heartbeat = MetricFamily(
+            name: "prefect_work_pool_last_worker_heartbeat_timestamp_seconds",
+            help: "Most recent heartbeat of any worker of the pool, in seconds since the epoch.", type: .gauge)
+        for pool in data.workPools.sorted(by: { $0.name < $1.name }) {
+            let poolLabel = Label("work_pool", pool.name)
             let poolWorkers = data.workers[pool.name] ?? []
             for candidate in workerStatuses {
                 let count = poolWorkers.filter { ($0.status ?? "OFFLINE") == candidate }.count
@@ -82,7 +134,7 @@ public enum PrefectFamilies {
                 heartbeat.metrics.append(Metric(labels: [poolLabel], value: latest))
             }
         }
-        return [info, status, limit, workers, heartbeat]
+        return [workers, heartbeat]
     }
 
     static func workQueueFamilies(_ data: PollData) -> [MetricFamily] {

@@ -64,7 +64,7 @@ public struct RunHistory: Sendable {
             else { continue }
             let key = "\(run.id)|\(end)"
             guard seenFinished.updateValue(end, forKey: key) == nil else { continue }
-            let deployment = settings.includeDeploymentLabel ? run.deploymentID.flatMap { deploymentNames[$0] } ?? "" : ""
+            let deployment = settings.includeDeploymentLabel ? run.deploymentLabel(names: deploymentNames) : ""
             finished[FinishedKey(queue: run.queueKey, deployment: deployment, stateType: type), default: 0] += 1
             if run.hasRun {
                 durations[DurationKey(queue: run.queueKey, stateType: type), default: Histogram(upperBounds: settings.durationBuckets)]

@@ -44,7 +44,7 @@ struct RunsNow {
         for run in data.activeRuns {
             guard let type = run.stateType, StateType.nonTerminal.contains(type), seen.insert(run.id).inserted else { continue }
             let queue = run.queueKey
-            let deployment = settings.includeDeploymentLabel ? run.deploymentID.flatMap { names[$0] } ?? "" : ""
+            let deployment = settings.includeDeploymentLabel ? run.deploymentLabel(names: names) : ""
             let key = Scope.RunKey(queue: queue, deployment: deployment)
             states[StateKey(run: key, stateType: type, stateName: run.stateName ?? ""), default: 0] += 1
 
@@ -63,9 +63,6 @@ struct RunsNow {
             }
         }
 
-        var upcomingCounts = data.upcomingRuns
-        for queue in scope.queues where upcomingCounts[queue] == nil { upcomingCounts[queue] = 0 }
-
         var runs = MetricFamily(
             name: "prefect_flow_runs",
             help: "Flow runs that are due or in flight, by state: every PENDING, RUNNING, PAUSED and CANCELLING run, "
@@ -77,12 +74,6 @@ struct RunsNow {
                     + [Label("state_type", key.stateType.rawValue), Label("state_name", key.stateName)],
                 value: Double(states[key] ?? 0)))
         }
-        var upcoming = MetricFamily(
-            name: "prefect_flow_runs_upcoming",
-            help: "SCHEDULED flow runs whose scheduled start is still in the future, counted per work queue.", type: .gauge)
-        for queue in upcomingCounts.keys.sorted() {
-            upcoming.metrics.append(Metric(labels: PrefectFamilies.queueLabels(queue), value: Double(upcomingCounts[queue] ?? 0)))
-        }
         var lateFamily = MetricFamily(
             name: "prefect_flow_runs_late",
             help: "SCHEDULED flow runs whose scheduled start is more than --prefect.late-after in the past, whatever their "
@@ -92,7 +83,7 @@ struct RunsNow {
             lateFamily.metrics.append(Metric(labels: scope.runLabels(key.queue, deployment: key.deployment), value: Double(late[key] ?? 0)))
         }
         return [
-            runs, upcoming, lateFamily,
+            runs, lateFamily,
             histogramFamily(
                 "prefect_flow_run_lateness_seconds", help: "How late each currently late flow run is, in seconds.", lateness),
             gaugeFamily(
@@ -104,6 +95,19 @@ struct RunsNow {
                 "prefect_flow_run_max_running_seconds",
                 help: "How long the longest RUNNING flow run has been running, in seconds; 0 when none runs.", maxRunning),
         ]
+    }
+
+    /// `prefect_flow_runs_upcoming`: the per-queue counts, zero-filled for every known queue.
+    func upcomingFamily() -> MetricFamily {
+        var counts = data.upcomingRuns
+        for queue in scope.queues where counts[queue] == nil { counts[queue] = 0 }
+        var upcoming = MetricFamily(
+            name: "prefect_flow_runs_upcoming",
+            help: "SCHEDULED flow runs whose scheduled start is still in the future, counted per work queue.", type: .gauge)
+        for queue in counts.keys.sorted() {
+            upcoming.metrics.append(Metric(labels: PrefectFamilies.queueLabels(queue), value: Double(counts[queue] ?? 0)))
+        }
+        return upcoming
     }
 
     private func histogramFamily(_ name: String, help: String, _ values: [QueueKey: Histogram]) -> MetricFamily {

@@ -6,16 +6,20 @@ enum ExporterFamilies {
     /// The health families of one poller (one Prefect target): `prefect_up` to `prefect_exporter_collector_*`.
     static func health(
         up: Bool, lastSuccess: Double?, pollDuration: Double, pollCounts: [String: Double],
-        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome]
+        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome], collectorLastSuccess: [String: Double]
     ) -> [MetricFamily] {
         let families: [MetricFamily] = [
             MetricFamily(
-                name: "prefect_up", help: "1 if the last poll of the Prefect API fully succeeded, else 0.", type: .gauge,
+                name: "prefect_up",
+                help: "1 if Prefect answered the last poll (at least one collector succeeded), else 0. A failing "
+                    + "collector shows in prefect_exporter_collector_success.",
+                type: .gauge,
                 metrics: [Metric(value: up ? 1 : 0)]),
             MetricFamily(
                 name: "prefect_exporter_last_poll_success_timestamp_seconds",
-                help: "When the last successful poll finished, in seconds since the epoch. Scrapes are served from the "
-                    + "snapshot of the last poll and never call Prefect, so time() minus this is the age of the data.",
+                help: "When the last poll that Prefect answered (prefect_up 1) finished, in seconds since the epoch. "
+                    + "Scrapes never call Prefect; the age of each collector's data is in "
+                    + "prefect_exporter_collector_last_success_timestamp_seconds.",
                 type: .gauge,
                 metrics: lastSuccess.map { [Metric(value: $0)] } ?? []),
             MetricFamily(
@@ -23,7 +27,8 @@ enum ExporterFamilies {
                 type: .gauge, metrics: [Metric(value: pollDuration)]),
             MetricFamily(
                 name: "prefect_exporter_polls_total",
-                help: "Polls of the Prefect API by result: success, failure, or skipped while honouring Retry-After.",
+                help: "Polls of the Prefect API by result: success (every collector succeeded), partial (some failed), "
+                    + "failure (all failed), or skipped while honouring Retry-After.",
                 type: .counter,
                 metrics: pollCounts.keys.sorted().map { Metric(labels: [Label("result", $0)], value: pollCounts[$0] ?? 0) }),
             MetricFamily(
@@ -42,6 +47,14 @@ enum ExporterFamilies {
                 name: "prefect_exporter_collector_duration_seconds",
                 help: "How long the collector took in the last poll.", type: .gauge,
                 metrics: outcomes.map { Metric(labels: [Label("collector", $0.name)], value: $0.duration) }),
+            MetricFamily(
+                name: "prefect_exporter_collector_last_success_timestamp_seconds",
+                help: "When the collector last succeeded, in seconds since the epoch; absent before its first success. "
+                    + "Its families keep their last good values until --prefect.max-staleness after this, then disappear.",
+                type: .gauge,
+                metrics: collectorLastSuccess.keys.sorted().map {
+                    Metric(labels: [Label("collector", $0)], value: collectorLastSuccess[$0] ?? 0)
+                }),
         ]
         return families
     }

@@ -47,8 +47,8 @@ public struct RenderedSnapshot: Sendable {
     /// `prefect_exporter_poll_duration_seconds`, `prefect_exporter_polls_total`,
     /// `prefect_exporter_api_requests_total`, `prefect_exporter_collector_*`), without build info and process metrics.
     public var health: [MetricFamily]
-    /// The Prefect-derived families of the last good poll; empty before one and once it is older than
-    /// ``PollerConfiguration/maxStaleness``.
+    /// The Prefect-derived families: each collector's families as of its last success, for the
+    /// collectors whose last success is within ``PollerConfiguration/maxStaleness``.
     public var prefect: [MetricFamily]
 
     /// Creates a snapshot; ``families`` is `health + extra + prefect` unless given.
@@ -66,16 +66,29 @@ public struct RenderedSnapshot: Sendable {
 
 /// What one poll did, for logs, tests and benchmarks.
 public struct PollReport: Sendable {
+    /// Whether every collector succeeded.
     public var success: Bool
     public var skipped: Bool
+    /// The first Prefect API error of the poll, if any.
     public var error: PrefectAPIError?
     public var duration: Double
     public var requests: Int
     public var bytes: Int
+    /// How each collector fared; empty for a skipped poll.
+    public var outcomes: [CollectorOutcome] = []
+
+    /// The collectors that failed, with their errors.
+    public var failures: [(collector: String, error: CollectorError)] {
+        outcomes.compactMap { outcome in outcome.error.map { (outcome.name, $0) } }
+    }
 }
 
 /// The background poll loop. Polls run one at a time; each ends by publishing a new snapshot
 /// (also when it failed, so that the exporter's own metrics keep flowing).
+///
+/// Collectors fail alone: the families a failing collector feeds keep their last good values
+/// until ``PollerConfiguration/maxStaleness`` after its last success, then disappear, while
+/// every other family stays fresh.
 public actor Poller {
     private let client: PrefectClient
     private let configuration: PollerConfiguration
@@ -85,14 +98,18 @@ public actor Poller {
     private let clock: @Sendable () -> Double
 
     private var history: RunHistory
-    private var lastGoodFamilies: [MetricFamily] = []
+    private var collected = CollectedData()
+    /// The families of each group as built at its collector's last success, and when that was.
+    private var groupFamilies: [PrefectFamilies.Group: (families: [MetricFamily], time: Double)] = [:]
+    private var collectorLastSuccess: [String: Double] = [:]
     private var lastSuccessTime: Double?
     private var lastPollDuration: Double = 0
     private var lastOutcomes: [CollectorOutcome] = []
     private var prefectUp = false
-    private var pollCounts: [String: Double] = ["success": 0, "failure": 0, "skipped": 0]
+    private var pollCounts: [String: Double] = ["success": 0, "partial": 0, "failure": 0, "skipped": 0]
     private var skipUntil: Double?
-    private var lastErrorReason: String?
+    /// The reason each failing collector last logged, so a cause is logged once, not every poll.
+    private var loggedFailures: [String: String] = [:]
     /// Whether at least one poll has been attempted: what `/-/ready` reports.
     public private(set) var attempted = false
 
@@ -123,7 +140,11 @@ public actor Poller {
             let interval = configuration.interval.seconds
             let jittered = interval * Double.random(in: 0.9...1.1)
             let remaining = max(0.05, jittered - (clock() - started))
-            try? await Task.sleep(for: .milliseconds(Int(remaining * 1000)))
+            do {
+                try await Task.sleep(for: .milliseconds(Int(remaining * 1000)))
+            } catch {
+                return  // cancelled
+            }
         }
     }
 
@@ -142,47 +163,73 @@ public actor Poller {
         _ = statistics.takePollCost()
         let startTicks = DispatchTime.now().uptimeNanoseconds
         let context = CollectionContext(client: client, now: now, historyQueryStart: history.queryStart)
-        let result = await PollCycle(context: context, selection: configuration.workPoolSelection).run()
+        // The due-run window reaches back past Prefect's late-runs service (which renames due runs
+        // Late about 15 s after they are due) and past one poll's worth of clock skew.
+        let cycle = PollCycle(
+            context: context, selection: configuration.workPoolSelection,
+            dueRunOverlap: 120 + configuration.interval.seconds)
+        let result = await cycle.run(previous: collected)
         lastPollDuration = Double(DispatchTime.now().uptimeNanoseconds - startTicks) / 1e9
         lastOutcomes = result.outcomes
+        collected = result.collected
         let cost = statistics.takePollCost()
 
-        if let data = result.data {
+        let data = collected.pollData(selection: configuration.workPoolSelection)
+        if let runs = result.history {
+            let selection = configuration.workPoolSelection
+            let inSelection = { (run: FlowRun) in selection.includes(run.workPoolName ?? "") }
             history.ingest(
-                finished: data.finishedRuns, started: data.startedRuns, deploymentNames: data.deploymentNames, pollTime: now)
-            lastGoodFamilies = PrefectFamilies.build(
-                from: data, history: history, settings: configuration.aggregation, now: now)
-            lastSuccessTime = clock()
-            prefectUp = true
-            pollCounts["success", default: 0] += 1
-            if lastErrorReason != nil {
-                logger.info("Prefect polls succeed again", metadata: ["url": "\(client.configuration.redactedBaseURL)"])
-                lastErrorReason = nil
-            }
-        } else {
-            prefectUp = false
-            pollCounts["failure", default: 0] += 1
-            if let error = result.error {
-                if let retryAfter = error.retryAfter { skipUntil = now + retryAfter }
-                // Log a cause once; repeats of the same cause go to debug so logs do not flood.
-                if lastErrorReason != error.reason {
-                    logger.error("poll failed: \(error.message)", metadata: ["reason": "\(error.reason)"])
-                    lastErrorReason = error.reason
-                } else {
-                    logger.debug("poll failed again: \(error.message)", metadata: ["reason": "\(error.reason)"])
-                }
-            }
+                finished: runs.finished.filter(inSelection), started: runs.started.filter(inSelection),
+                deploymentNames: data.deploymentNames, pollTime: now)
         }
+        let finishedAt = clock()
+        for outcome in result.outcomes where outcome.success {
+            collectorLastSuccess[outcome.name] = finishedAt
+            guard let group = PrefectFamilies.Group(rawValue: outcome.name) else { continue }
+            let families = PrefectFamilies.families(
+                of: group, from: data, history: history, settings: configuration.aggregation, now: now)
+            groupFamilies[group] = (families, finishedAt)
+        }
+        let succeeded = result.outcomes.filter(\.success).count
+        prefectUp = succeeded > 0
+        if prefectUp { lastSuccessTime = finishedAt }
+        let complete = succeeded == result.outcomes.count
+        pollCounts[complete ? "success" : (prefectUp ? "partial" : "failure"), default: 0] += 1
+        let apiErrors = result.outcomes.compactMap { $0.error?.apiError }
+        if let retryAfter = apiErrors.compactMap(\.retryAfter).max() { skipUntil = now + retryAfter }
+        logOutcomes(result.outcomes)
+
         publishSnapshot(now: clock())
         logger.debug(
             "poll finished",
             metadata: [
-                "success": "\(result.data != nil)", "duration_seconds": "\(lastPollDuration)",
-                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)",
+                "collectors_failed": "\(result.outcomes.count - succeeded)", "duration_seconds": "\(lastPollDuration)",
+                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)", "due_runs": "\(collected.dueRuns.runs.count)",
             ])
         return PollReport(
-            success: result.data != nil, skipped: false, error: result.error, duration: lastPollDuration,
-            requests: cost.requests, bytes: cost.bytes)
+            success: complete, skipped: false, error: apiErrors.first, duration: lastPollDuration,
+            requests: cost.requests, bytes: cost.bytes, outcomes: result.outcomes)
+    }
+
+    /// Logs each collector's failure once per cause, and its recovery once.
+    private func logOutcomes(_ outcomes: [CollectorOutcome]) {
+        for outcome in outcomes {
+            let previous = loggedFailures[outcome.name]
+            guard let error = outcome.error else {
+                if previous != nil {
+                    logger.info("collector \(outcome.name) succeeds again", metadata: ["collector": "\(outcome.name)"])
+                    loggedFailures[outcome.name] = nil
+                }
+                continue
+            }
+            let metadata: Logger.Metadata = ["collector": "\(outcome.name)", "reason": "\(error.reason)"]
+            if previous != error.reason {
+                logger.error("collector \(outcome.name) failed: \(error.message)", metadata: metadata)
+                loggedFailures[outcome.name] = error.reason
+            } else {
+                logger.debug("collector \(outcome.name) failed again: \(error.message)", metadata: metadata)
+            }
+        }
     }
 
     /// Publishes a snapshot of what is known now without polling: before the first poll, the
@@ -194,11 +241,13 @@ public actor Poller {
     private func publishSnapshot(now: Double) {
         let health = ExporterFamilies.health(
             up: prefectUp, lastSuccess: lastSuccessTime, pollDuration: lastPollDuration, pollCounts: pollCounts,
-            requests: statistics.totals, outcomes: lastOutcomes)
-        var prefect: [MetricFamily] = []
-        if let lastSuccessTime, now - lastSuccessTime <= configuration.maxStaleness.seconds {
-            prefect = lastGoodFamilies
-        }
+            requests: statistics.totals, outcomes: lastOutcomes, collectorLastSuccess: collectorLastSuccess)
+        let maxAge = configuration.maxStaleness.seconds
+        let prefect = PrefectFamilies.inServedOrder(
+            PrefectFamilies.Group.allCases.flatMap { group -> [MetricFamily] in
+                guard let entry = groupFamilies[group], now - entry.time <= maxAge else { return [] }
+                return entry.families
+            })
         let families = health + [ExporterFamilies.buildInfo(version: configuration.version, revision: configuration.revision)]
             + ProcessMetrics.families() + prefect
         guard configuration.rendersExposition else {

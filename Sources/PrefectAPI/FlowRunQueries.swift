@@ -47,14 +47,39 @@ public enum FlowRunQueries {
         ["flow_runs": ["state": ["type": types([.pending, .running, .paused, .cancelling])]]]
     }
 
-    /// SCHEDULED runs whose next scheduled start is at or before `now`: due, late or waiting for a slot.
-    public static func scheduledDue(now: Double) -> JSONValue {
-        [
-            "flow_runs": [
-                "state": ["type": types([.scheduled])],
-                "next_scheduled_start_time": ["before_": .string(PrefectTimestamp.format(now))],
-            ],
+    /// SCHEDULED runs whose next scheduled start is at or before `now` (due, late or waiting for a
+    /// slot), optionally narrowed down for the due-run bookkeeping:
+    /// - `from`: only runs whose next scheduled start is at or after this (a recent window, or a
+    ///   keyset cursor when paging by that time);
+    /// - `names`: only runs whose state name is one of these; `excludingNames`: none of these;
+    /// - `workQueue`: only the runs of one work queue (by id), or with `.withoutQueue` only runs without one.
+    public static func scheduledDue(
+        now: Double, from: Double? = nil, names: [String]? = nil, excludingNames: [String]? = nil,
+        workQueue: QueueFilter? = nil
+    ) -> JSONValue {
+        var state: [(key: String, value: JSONValue)] = [(key: "type", value: types([.scheduled]))]
+        var nameFilter: [(key: String, value: JSONValue)] = []
+        if let names { nameFilter.append((key: "any_", value: .array(names.map(JSONValue.string)))) }
+        if let excludingNames { nameFilter.append((key: "not_any_", value: .array(excludingNames.map(JSONValue.string)))) }
+        if !nameFilter.isEmpty { state.append((key: "name", value: .object(nameFilter))) }
+        var start: [(key: String, value: JSONValue)] = [(key: "before_", value: .string(PrefectTimestamp.format(now)))]
+        if let from { start.append((key: "after_", value: .string(PrefectTimestamp.format(from)))) }
+        var runs: [(key: String, value: JSONValue)] = [
+            (key: "state", value: .object(state)), (key: "next_scheduled_start_time", value: .object(start)),
         ]
+        var members: [(key: String, value: JSONValue)] = []
+        switch workQueue {
+        case nil: break
+        case .id(let id): members.append((key: "work_pool_queues", value: ["id": ["any_": [.string(id)]]]))
+        case .withoutQueue: runs.append((key: "work_queue_name", value: ["is_null_": true]))
+        }
+        return .object([(key: "flow_runs", value: .object(runs))] + members)
+    }
+
+    /// One work queue by id, or the runs that have no work queue.
+    public enum QueueFilter: Sendable, Equatable {
+        case id(String)
+        case withoutQueue
     }
 
     /// A count of SCHEDULED runs that start after `now`, in the work queue with id `workQueueID`

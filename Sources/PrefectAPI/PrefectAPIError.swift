@@ -6,8 +6,10 @@ public struct PrefectAPIError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// No HTTP response: refused, timed out, TLS failure and so on.
         case transport(HTTPClientError.Kind)
-        /// 401 or 403.
+        /// 401: the credentials are missing or wrong.
         case unauthorized
+        /// 403: the credentials were accepted, but they lack permission for this endpoint.
+        case forbidden
         /// 404: usually an API URL without `/api`.
         case notFound
         /// 429, or 503 with `Retry-After`.
@@ -43,6 +45,7 @@ public struct PrefectAPIError: Error, Sendable, CustomStringConvertible {
         switch kind {
         case .transport(let kind): return kind.rawValue
         case .unauthorized: return "unauthorized"
+        case .forbidden: return "forbidden"
         case .notFound: return "not_found"
         case .rateLimited: return "rate_limited"
         case .httpStatus: return "http_error"

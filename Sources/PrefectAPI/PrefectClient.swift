@@ -49,7 +49,7 @@ public final class PrefectClient: Sendable {
         do {
             version = try await decode(
                 String.self, from: send(.get, "/admin/version", path: "/admin/version"), endpoint: "/admin/version")
-        } catch where error.kind == .notFound || error.kind == .unauthorized {
+        } catch where error.kind == .notFound || error.kind == .unauthorized || error.kind == .forbidden {
             version = nil
         }
         return (version, apiVersion)
@@ -100,6 +100,20 @@ public final class PrefectClient: Sendable {
     public func flowRuns(matching filter: JSONValue, sort: String) async throws(PrefectAPIError) -> [FlowRun] {
         try await paginate(FlowRun.self, endpoint: "/flow_runs/filter", path: "/flow_runs/filter", filter: filter, sort: sort)
     }
+
+    /// One page of flow runs matching a filter body: at most the page size, from `offset`.
+    /// For callers that page by a key of their own (see `DueRunSync`) and fold each page as it comes.
+    public func flowRunPage(matching filter: JSONValue, sort: String, offset: Int = 0) async throws(PrefectAPIError) -> [FlowRun] {
+        var members: [(key: String, value: JSONValue)] = filter.objectMembers ?? []
+        members.append((key: "sort", value: .string(sort)))
+        members.append((key: "limit", value: .number(Double(configuration.pageSize))))
+        members.append((key: "offset", value: .number(Double(offset))))
+        let response = try await send(.post, "/flow_runs/filter", path: "/flow_runs/filter", body: .object(members))
+        return try decode([FlowRun].self, from: response, endpoint: "/flow_runs/filter")
+    }
+
+    /// The most runs one request returns.
+    public var pageSize: Int { configuration.pageSize }
 
     /// How many flow runs match a filter body, in one request.
     public func countFlowRuns(matching filter: JSONValue) async throws(PrefectAPIError) -> Int {
@@ -226,10 +240,18 @@ public final class PrefectClient: Sendable {
                     + "polls are skipped until then"), false)
         }
         switch status {
-        case 401, 403:
+        case 401:
             return (PrefectAPIError(
                 kind: .unauthorized, endpoint: endpoint, status: status,
-                message: "Prefect rejected the credentials (HTTP \(status)) on \(where_): \(configuration.auth.credentialHint)"), false)
+                message: "Prefect rejected the credentials (HTTP 401) on \(where_): \(configuration.auth.credentialHint)"), false)
+        case 403:
+            // A 403 names one endpoint: the same credentials may work everywhere else (Prefect Cloud
+            // roles and service accounts grant per-resource access), so it is not a credentials hint.
+            return (PrefectAPIError(
+                kind: .forbidden, endpoint: endpoint, status: status,
+                message: "Prefect refused \(where_) (HTTP 403 Forbidden)\(detail): the credentials were accepted but "
+                    + "lack permission for this endpoint; grant read access to it (a Prefect Cloud role or service "
+                    + "account), the other collectors keep working"), false)
         case 404:
             return (PrefectAPIError(
                 kind: .notFound, endpoint: endpoint, status: status,

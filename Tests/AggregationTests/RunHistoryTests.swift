@@ -198,7 +198,8 @@ struct RunHistoryTests {
         #expect(history.finished == [
             finishedKey(.completed, deployment: "", queue: .none): 1,
             finishedKey(.completed, deployment: "flow/one", queue: .none): 1,
-            finishedKey(.completed, deployment: "", queue: queue): 1,
+            // A deployment missing from the known list is labelled by its id, never merged with ad-hoc runs.
+            finishedKey(.completed, deployment: "dep-gone", queue: queue): 1,
             finishedKey(.completed, deployment: "", queue: QueueKey(workPool: "pool", workQueue: "")): 1,
         ])
     }

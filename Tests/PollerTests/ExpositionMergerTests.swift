@@ -242,7 +242,7 @@ struct ExpositionMergerTests {
         #expect(snapshot.health.map(\.name) == [
             "prefect_up", "prefect_exporter_last_poll_success_timestamp_seconds", "prefect_exporter_poll_duration_seconds",
             "prefect_exporter_polls_total", "prefect_exporter_api_requests_total", "prefect_exporter_collector_success",
-            "prefect_exporter_collector_duration_seconds",
+            "prefect_exporter_collector_duration_seconds", "prefect_exporter_collector_last_success_timestamp_seconds",
         ])
         #expect(snapshot.prefect.first?.name == "prefect_server_info")
         #expect(!snapshot.prefect.contains { $0.name.hasPrefix("prefect_exporter_") || $0.name.hasPrefix("process_") })

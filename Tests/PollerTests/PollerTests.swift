@@ -30,7 +30,8 @@ struct PollerTests {
         #expect(report.success)
         #expect(!report.skipped)
         #expect(report.error == nil)
-        #expect(report.requests == 17)
+        // 17 as before the due-run ledger, plus its three checks (/flow_runs/count per state-name group).
+        #expect(report.requests == 20)
         #expect(report.duration >= 0)
         let families = snapshot.families
 
@@ -78,10 +79,13 @@ struct PollerTests {
             bytes += try recordedFixture(name).count
         }
         // Two flow-run queries each for the active and for the finished/started collectors.
-        for name in ["flow_runs_in_flight", "flow_runs_scheduled_due", "flow_runs_finished", "flow_runs_started"] {
+        for name in ["flow_runs_in_flight", "flow_runs_finished", "flow_runs_started"] {
             bytes += try recordedFixture(name).count
         }
-        bytes += 7 + 7 + 2 + 5  // "0.8.4", "3.8.8", [] for the pool without workers, five counts of one digit
+        // The fake filters the due runs as Prefect would, and serialises them again.
+        bytes += try JSONSerialization.data(withJSONObject: harness.fake.recordedDueRuns()).count
+        // "0.8.4", "3.8.8", [] for the pool without workers, eight counts of one digit (five upcoming, three due checks)
+        bytes += 7 + 7 + 2 + 8
         #expect(report.bytes == bytes)
         #expect(harness.fake.requests.count == report.requests)
     }
@@ -94,12 +98,12 @@ struct PollerTests {
         #expect(counts == [
             "/version": 1, "/admin/version": 1, "/work_pools/filter": 1, "/work_queues/filter": 1, "/deployments/filter": 1,
             "/flows/filter": 1, "/work_pools/fixture-pool/workers/filter": 1, "/work_pools/fixture-paused-pool/workers/filter": 1,
-            "/flow_runs/filter": 4, "/flow_runs/count": 5,
+            "/flow_runs/filter": 4, "/flow_runs/count": 8,
         ])
         // Strictly read-only: never the worker polling endpoints.
         #expect(!harness.fake.paths.contains { $0.contains("get_scheduled_flow_runs") })
         let methods = Dictionary(grouping: harness.fake.requests, by: { $0.method }).mapValues(\.count)
-        #expect(methods == [.get: 2, .post: 15])
+        #expect(methods == [.get: 2, .post: 18])
     }
 
     @Test func apiRequestCountersReflectTheResponses() async throws {
@@ -112,13 +116,13 @@ struct PollerTests {
         #expect(requests(families, "/admin/version", "404") == 1)
         #expect(requests(families, "/version", "200") == 1)
         #expect(requests(families, "/flow_runs/filter", "200") == 4)
-        #expect(requests(families, "/flow_runs/count", "200") == 5)
+        #expect(requests(families, "/flow_runs/count", "200") == 8)
         #expect(requests(families, "/work_pools/{name}/workers/filter", "200") == 2)
         let total = families.first { $0.name == "prefect_exporter_api_requests_total" }?.metrics.reduce(0.0) { sum, metric in
             if case .number(let number) = metric.value { return sum + number }
             return sum
         }
-        #expect(total == 17)
+        #expect(total == 20)
 
         harness.fake.set(.transportFailure(.timeout))
         let second = try await harness.poll(at: firstPoll + 30)
@@ -211,7 +215,7 @@ struct PollerTests {
         let resumed = try await harness.poll(at: firstPoll + 60)
         #expect(!resumed.report.skipped)
         #expect(resumed.report.success)
-        #expect(harness.fake.requests.count == sent + 17)
+        #expect(harness.fake.requests.count == sent + 20)
         #expect(polls(resumed.snapshot.families, "success") == 1)
         #expect(polls(resumed.snapshot.families, "skipped") == 3)
     }
@@ -301,8 +305,9 @@ struct PollerSelectionTests {
         let harness = try Harness(selection: selection)
         let (report, snapshot) = try await harness.poll(at: firstPoll)
         #expect(report.success)
-        // Phase one (6), flow runs of one pool (4), one pool's workers, three queues' upcoming counts.
-        #expect(report.requests == 14)
+        // Phase one (6), flow runs of one pool (4), one pool's workers, three queues' upcoming counts,
+        // three due-run checks.
+        #expect(report.requests == 17)
         let families = snapshot.families
         #expect(families.first { $0.name == "prefect_work_pool_info" }?.metrics.map(labelDictionary) == [
             ["work_pool": "fixture-pool", "type": "process"],

@@ -21,6 +21,8 @@ enum FakeMode: Sendable {
     case normal
     case transportFailure(HTTPClientError.Kind)
     case status(Int, headers: [String: String])
+    /// Normal answers, except this status for requests whose path starts with `path`.
+    case statusFor(path: String, status: Int)
 }
 
 /// A fake Prefect API that routes by URL path and answers with the recorded fixtures.
@@ -29,7 +31,9 @@ final class FakePrefect: HTTPTransport {
 
     private let mode = LockedValue(FakeMode.normal)
     private let log = LockedValue<[HTTPRequest]>([])
-    private let fixtures: [String: [UInt8]]
+    /// Due runs served instead of the recorded ones, when set.
+    let dueRunsJSON = LockedValue<[UInt8]?>(nil)
+    let fixtures: [String: [UInt8]]
     /// Status of `/admin/version` (404 on Prefect Cloud).
     let adminStatus: Int
 
@@ -57,6 +61,9 @@ final class FakePrefect: HTTPTransport {
             throw HTTPClientError(kind: kind, message: "fake \(kind.rawValue)")
         case .status(let code, let headers):
             return HTTPResponse(status: code, headers: headers, body: Array(#"{"detail":"fake"}"#.utf8))
+        case .statusFor(let path, let status):
+            guard request.url.dropFirst(Self.baseURL.count).hasPrefix(path) else { return route(request) }
+            return HTTPResponse(status: status, body: Array(#"{"detail":"fake"}"#.utf8))
         case .normal:
             return route(request)
         }
@@ -80,14 +87,70 @@ final class FakePrefect: HTTPTransport {
         case "/flow_runs/filter":
             if body.contains(#""end_time""#) { return fixture("flow_runs_finished") }
             if body.contains(#""start_time""#) { return fixture("flow_runs_started") }
-            if body.contains(#""next_scheduled_start_time""#) { return fixture("flow_runs_scheduled_due") }
+            if body.contains(#""next_scheduled_start_time""#) {
+                let runs = dueRuns(matching: body)
+                return ok(Array((try? JSONSerialization.data(withJSONObject: runs)) ?? Data()))
+            }
             return fixture("flow_runs_in_flight")
         case "/flow_runs/count":
+            if body.contains(#""next_scheduled_start_time":{"before_""#) {
+                return ok(Array(String(dueRuns(matching: body).count).utf8))
+            }
             // One upcoming run, in fixture-pool's queue "default" (asked for by its id).
             return ok(Array((body.contains(#""id":{"any_":["8d5ec824-86cf-4213-ae72-bf0f3e0faa9b"]}"#) ? "1" : "0").utf8))
         default:
             return HTTPResponse(status: 404, body: Array(#"{"detail":"Not Found"}"#.utf8))
         }
+    }
+}
+
+extension FakePrefect {
+    /// Filters the recorded due runs (or those set with ``setDueRuns(_:)``) the way Prefect would:
+    /// by next scheduled start (`after_`, `before_`), state name (`any_` / `not_any_`), work pool
+    /// name, work queue id, or runs without a queue. Ignores paging: the fixtures are one page.
+    func dueRuns(matching body: String) -> [[String: Any]] {
+        guard let filter = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+              let runs = try? JSONSerialization.jsonObject(with: Data(dueRunsJSON.withLock { $0 } ?? fixtures["flow_runs_scheduled_due"] ?? [])) as? [[String: Any]],
+              let queues = try? JSONSerialization.jsonObject(with: Data(fixtures["work_queues"] ?? [])) as? [[String: Any]]
+        else { return [] }
+        let runFilter = filter["flow_runs"] as? [String: Any] ?? [:]
+        let start = runFilter["next_scheduled_start_time"] as? [String: String] ?? [:]
+        let names = (runFilter["state"] as? [String: Any])?["name"] as? [String: [String]]
+        let pools = ((filter["work_pools"] as? [String: Any])?["name"] as? [String: [String]])?["any_"]
+        let queueIDs = ((filter["work_pool_queues"] as? [String: Any])?["id"] as? [String: [String]])?["any_"]
+        let withoutQueue = runFilter["work_queue_name"] != nil
+        return runs.filter { run in
+            let name = run["state_name"] as? String ?? ""
+            let pool = run["work_pool_name"] as? String
+            let queue = run["work_queue_name"] as? String
+            // Same-length UTC timestamps with microseconds compare as strings.
+            let scheduled = run["next_scheduled_start_time"] as? String ?? ""
+            if let after = start["after_"], scheduled < after { return false }
+            if let before = start["before_"], scheduled > before { return false }
+            if let any = names?["any_"], !any.contains(name) { return false }
+            if let notAny = names?["not_any_"], notAny.contains(name) { return false }
+            if let pools, !pools.contains(pool ?? "") { return false }
+            if withoutQueue, queue != nil { return false }
+            if let queueIDs {
+                let matches = queues.contains { candidate in
+                    queueIDs.contains(candidate["id"] as? String ?? "") && candidate["name"] as? String == queue
+                        && candidate["work_pool_name"] as? String == pool
+                }
+                if !matches { return false }
+            }
+            return true
+        }
+    }
+
+    /// Replaces the due runs the fake serves (a JSON array of flow runs).
+    func setDueRuns(_ runs: [[String: Any]]) {
+        let json = (try? JSONSerialization.data(withJSONObject: runs)).map(Array.init)
+        dueRunsJSON.withLock { $0 = json }
+    }
+
+    /// The recorded due runs, as JSON objects.
+    func recordedDueRuns() -> [[String: Any]] {
+        (try? JSONSerialization.jsonObject(with: Data(fixtures["flow_runs_scheduled_due"] ?? []))) as? [[String: Any]] ?? []
     }
 }
 

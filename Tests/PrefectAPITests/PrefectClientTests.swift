@@ -216,7 +216,7 @@ struct PrefectClientErrorTests {
         #expect(transport.requests.count == 1)
     }
 
-    @Test(arguments: [(400, PrefectAPIError.Kind.httpStatus), (401, .unauthorized), (403, .unauthorized), (404, .notFound), (409, .httpStatus), (422, .httpStatus)])
+    @Test(arguments: [(400, PrefectAPIError.Kind.httpStatus), (401, .unauthorized), (403, .forbidden), (404, .notFound), (409, .httpStatus), (422, .httpStatus)])
     func clientErrorsAreNotRetried(code: Int, kind: PrefectAPIError.Kind) async {
         let log = RecordLog()
         let transport = FakeTransport(status: code)
@@ -283,6 +283,18 @@ struct PrefectClientErrorTests {
             + "http://prefect.test:4200/api: \(hint)")
         #expect(auth.credentialHint == hint)
         #expect(error?.message.contains("pnu_x") == false)
+    }
+
+    /// A 403 names a missing permission on one endpoint: the same credentials may work on every other.
+    @Test func forbiddenMessageNamesTheEndpointNotTheCredentials() async {
+        let transport = FakeTransport(status: 403, body: #"{"detail":"Forbidden"}"#)
+        let error = await expectAPIError { try await makeClient(transport, auth: .apiKey("pnu_x")).workers(inPool: "a b") }
+        #expect(error?.kind == .forbidden)
+        #expect(error?.endpoint == "/work_pools/{name}/workers/filter")
+        #expect(error?.message == "Prefect refused POST /work_pools/{name}/workers/filter at http://prefect.test:4200/api "
+            + "(HTTP 403 Forbidden): Forbidden: the credentials were accepted but lack permission for this endpoint; "
+            + "grant read access to it (a Prefect Cloud role or service account), the other collectors keep working")
+        #expect(error?.message.contains("PREFECT_API_KEY") == false)
     }
 
     @Test func notFoundMessageSaysTheURLNeedsAPI() async {
@@ -381,7 +393,7 @@ struct PrefectClientErrorTests {
 
     @Test(arguments: [
         (PrefectAPIError.Kind.transport(.timeout), "timeout"), (.transport(.connectionError), "connection_error"),
-        (.transport(.tlsError), "tls_error"), (.unauthorized, "unauthorized"), (.notFound, "not_found"),
+        (.transport(.tlsError), "tls_error"), (.unauthorized, "unauthorized"), (.forbidden, "forbidden"), (.notFound, "not_found"),
         (.rateLimited, "rate_limited"), (.httpStatus, "http_error"), (.invalidResponse, "invalid_response"),
     ])
     func reasonsAreStable(kind: PrefectAPIError.Kind, reason: String) {

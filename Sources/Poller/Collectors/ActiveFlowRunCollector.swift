@@ -1,20 +1,14 @@
+import Aggregation
 import PrefectAPI
 
-/// Runs that are due or in flight: PENDING, RUNNING, PAUSED and CANCELLING runs, and SCHEDULED
-/// runs whose start time has passed. Both sets are bounded by what is happening now, not by
-/// history or by how far ahead schedules reach.
+/// Runs that are in flight (PENDING, RUNNING, PAUSED and CANCELLING): a set bounded by what is
+/// happening now. The due SCHEDULED runs, the other half of `flow_runs_active`, are kept between
+/// polls in a ``DueRunLedger`` and brought up to date by ``DueRunSync`` once this query and the
+/// finished-runs query have answered (they tell which due runs have left).
 struct ActiveFlowRunCollector: Collector {
-    let name = "flow_runs_active"
+    static let name = "flow_runs_active"
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [FlowRun] {
-        async let inFlight = capture { () async throws(PrefectAPIError) in
-            try await context.flowRuns(matching: FlowRunQueries.inFlight(), sort: FlowRunQueries.Sort.id)
-        }
-        async let due = capture { () async throws(PrefectAPIError) in
-            try await context.flowRuns(
-                matching: FlowRunQueries.scheduledDue(now: context.now), sort: FlowRunQueries.Sort.nextScheduledStartAscending)
-        }
-        let (inFlightRuns, dueRuns) = await (inFlight, due)
-        return try inFlightRuns.get() + dueRuns.get()
+        try await context.flowRuns(matching: FlowRunQueries.inFlight(), sort: FlowRunQueries.Sort.id)
     }
 }

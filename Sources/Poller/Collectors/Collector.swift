@@ -36,13 +36,27 @@ public struct CollectionContext: Sendable {
 public protocol Collector: Sendable {
     associatedtype Output: Sendable
     /// The `collector` label value.
-    var name: String { get }
+    static var name: String { get }
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> Output
 }
 
+extension Collector {
+    /// The `collector` label value.
+    public var name: String { Self.name }
+}
+
 /// How one collector fared in one poll.
-public struct CollectorOutcome: Sendable, Equatable {
+public struct CollectorOutcome: Sendable {
     public var name: String
-    public var success: Bool
     public var duration: Double
+    /// Why it failed; nil when it succeeded.
+    public var error: CollectorError?
+
+    public var success: Bool { error == nil }
+
+    public init(name: String, duration: Double, error: CollectorError? = nil) {
+        self.name = name
+        self.duration = duration
+        self.error = error
+    }
 }

@@ -2,7 +2,7 @@ import PrefectAPI
 
 /// Every deployment, and the names of their flows (for `flow-name/deployment-name`).
 struct DeploymentCollector: Collector {
-    let name = "deployments"
+    static let name = "deployments"
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> (deployments: [Deployment], flowNames: [String: String]) {
         let deployments = try await context.client.deployments()

@@ -3,7 +3,7 @@ import PrefectAPI
 /// Runs that finished, and runs that started, since the history window's start: bounded by the
 /// rate of runs times the poll interval, never by the whole history.
 struct FinishedFlowRunCollector: Collector {
-    let name = "flow_runs_finished"
+    static let name = "flow_runs_finished"
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> (finished: [FlowRun], started: [FlowRun]) {
         async let finished = capture { () async throws(PrefectAPIError) in

@@ -10,7 +10,7 @@ struct UpcomingFlowRunCollector: Collector {
         var id: String
     }
 
-    let name = "flow_runs_upcoming"
+    static let name = "flow_runs_upcoming"
     let queues: [Queue]
     /// Whether to count runs with no work queue too.
     let includeNoPool: Bool

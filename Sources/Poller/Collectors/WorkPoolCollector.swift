@@ -2,7 +2,7 @@ import PrefectAPI
 
 /// Every work pool.
 struct WorkPoolCollector: Collector {
-    let name = "work_pools"
+    static let name = "work_pools"
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [WorkPool] {
         try await context.client.workPools()

@@ -2,7 +2,7 @@ import PrefectAPI
 
 /// The workers of every pool: one request per pool, sent concurrently within the client's limit.
 struct WorkerCollector: Collector {
-    let name = "workers"
+    static let name = "workers"
     let pools: [String]
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [String: [Worker]] {

@@ -1,0 +1,78 @@
+import Aggregation
+import PrefectAPI
+import Testing
+
+private let queueA = QueueKey(workPool: "pool", workQueue: "a")
+private let queueB = QueueKey(workPool: "pool", workQueue: "b")
+
+private func due(_ id: String, at start: Double, _ name: String = "Late", queue: QueueKey = queueA) -> FlowRun {
+    FlowRun(
+        id: id, workPoolName: queue.workPool, workQueueName: queue.workQueue, stateType: .scheduled, stateName: name,
+        expectedStartTime: start, nextScheduledStartTime: start)
+}
+
+@Suite("Due-run ledger")
+struct DueRunLedgerTests {
+    @Test func aFullListingKeepsOnlyDueRuns() {
+        var ledger = DueRunLedger()
+        let future = due("future", at: 2_000)
+        var running = due("running", at: 500)
+        running.stateType = .running
+        ledger.replaceAll(with: [due("old", at: 100), due("recent", at: 900, "Scheduled"), future, running], now: 1_000)
+        #expect(Set(ledger.runs.keys) == ["old", "recent"])
+        #expect(ledger.syncedAt == 1_000)
+        #expect(ledger.count(in: .late) == 1)
+        #expect(ledger.count(in: .scheduled) == 1)
+        #expect(ledger.count(in: .other) == 0)
+    }
+
+    @Test func aWindowListingReplacesOnlyTheWindow() {
+        var ledger = DueRunLedger()
+        ledger.replaceAll(with: [due("old", at: 100), due("in-window-gone", at: 950), due("in-window-stays", at: 960, "Scheduled")], now: 1_000)
+        // The listing of 900...1030: one run left the window (deleted or started), one was renamed Late, one is new.
+        ledger.replaceWindow(from: 900, through: 1_030, with: [due("in-window-stays", at: 960, "Late"), due("new", at: 1_020)])
+        #expect(Set(ledger.runs.keys) == ["old", "in-window-stays", "new"])
+        #expect(ledger.runs["in-window-stays"]?.stateName == "Late")
+        #expect(ledger.count(in: .late) == 3)
+        #expect(ledger.syncedAt == 1_030)
+    }
+
+    @Test func departuresSeenElsewhereAreDropped() {
+        var ledger = DueRunLedger()
+        ledger.replaceAll(with: [due("started", at: 100), due("cancelled", at: 200), due("again", at: 300), due("stays", at: 400)], now: 1_000)
+        var started = due("started", at: 100)
+        started.stateType = .running
+        var cancelled = due("cancelled", at: 200)
+        cancelled.stateType = .cancelled
+        // A run seen in the finished window that is SCHEDULED and due again (a manual retry) stays, updated.
+        let again = due("again", at: 990, "AwaitingRetry")
+        var unknown = due("unknown", at: 100)
+        unknown.stateType = .running
+        ledger.apply(departures: [started, cancelled, again, unknown], now: 1_000)
+        #expect(Set(ledger.runs.keys) == ["again", "stays"])
+        #expect(ledger.runs["again"]?.stateName == "AwaitingRetry")
+        #expect(ledger.count(in: .other) == 1)
+    }
+
+    @Test func aGroupIsReplacedInOneQueueOnly() {
+        var ledger = DueRunLedger()
+        ledger.replaceAll(
+            with: [
+                due("a-late-deleted", at: 100), due("a-late", at: 110), due("a-scheduled", at: 120, "Scheduled"),
+                due("b-late", at: 130, queue: queueB),
+            ],
+            now: 1_000)
+        #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
+        // Queue a's Late runs listed again: one was deleted, and a run known as Scheduled is Late now.
+        ledger.replace(.late, queue: queueA, with: [due("a-late", at: 110), due("a-scheduled", at: 120)], now: 1_000)
+        #expect(Set(ledger.runs.keys) == ["a-late", "a-scheduled", "b-late"])
+        #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
+        #expect(ledger.count(in: .scheduled) == 0)
+    }
+
+    @Test(arguments: [("Scheduled", DueRunLedger.NameGroup.scheduled), ("Late", .late), ("AwaitingRetry", .other),
+                      ("AwaitingConcurrencySlot", .other), ("My custom name", .other)])
+    func stateNamesFallIntoGroups(name: String, group: DueRunLedger.NameGroup) {
+        #expect(DueRunLedger.NameGroup(stateName: name) == group)
+    }
+}

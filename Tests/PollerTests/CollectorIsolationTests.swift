@@ -1,0 +1,129 @@
+import Exposition
+import Foundation
+@testable import Poller
+import PrefectAPI
+import Testing
+
+private func collectorSuccess(_ families: [MetricFamily]) -> [String: Double] {
+    var result: [String: Double] = [:]
+    for metric in families.first(where: { $0.name == "prefect_exporter_collector_success" })?.metrics ?? [] {
+        if case .number(let number) = metric.value { result[labelDictionary(metric)["collector"] ?? ""] = number }
+    }
+    return result
+}
+
+private let workerFamilies = ["prefect_work_pool_workers", "prefect_work_pool_last_worker_heartbeat_timestamp_seconds"]
+
+@Suite("Collector isolation")
+struct CollectorIsolationTests {
+    /// One endpoint refused from the start: only its collector's families are missing.
+    @Test func aForbiddenEndpointBlanksOnlyItsFamilies() async throws {
+        let harness = try Harness()
+        harness.fake.set(.statusFor(path: "/work_pools/fixture-pool/workers", status: 403))
+        let (report, snapshot) = try await harness.poll(at: firstPoll)
+        #expect(!report.success)
+        #expect(report.error?.kind == .forbidden)
+        #expect(report.failures.map(\.collector) == ["workers"])
+        let families = snapshot.families
+        #expect(value(families, "prefect_up") == 1)
+        #expect(value(families, "prefect_exporter_polls_total", ["result": "partial"]) == 1)
+        #expect(collectorSuccess(families).filter { $0.value == 0 }.keys.sorted() == ["workers"])
+        #expect(collectorSuccess(families).count == 8)
+        for name in workerFamilies { #expect(!has(families, name), "\(name)") }
+        for name in prefectFamilyNames { #expect(has(families, name), "\(name)") }
+        #expect(value(families, "prefect_flow_runs_late", ["work_pool": "fixture-pool", "work_queue": "default", "deployment": "fixture-flow/fixture-deploy"]) == 3)
+        let lastSuccess = families.first { $0.name == "prefect_exporter_collector_last_success_timestamp_seconds" }
+        #expect(lastSuccess?.metrics.map { labelDictionary($0)["collector"] ?? "" }.contains("workers") == false)
+        #expect(lastSuccess?.metrics.count == 7)
+    }
+
+    /// A collector that fails after a success keeps its families, with their last values, until the
+    /// staleness limit; every other family stays fresh.
+    @Test func aFailingCollectorKeepsItsLastValuesUntilMaxStaleness() async throws {
+        let harness = try Harness(maxStaleness: .seconds(60))
+        let first = try await harness.poll(at: firstPoll)
+        let workersBefore = first.snapshot.families.filter { workerFamilies.contains($0.name) }
+        #expect(workersBefore.count == 2)
+
+        harness.fake.set(.statusFor(path: "/work_pools/fixture-pool/workers", status: 500))
+        var families = try await harness.poll(at: firstPoll + 30).snapshot.families
+        #expect(families.filter { workerFamilies.contains($0.name) } == workersBefore)
+        #expect(value(families, "prefect_exporter_collector_last_success_timestamp_seconds", ["collector": "workers"]) == firstPoll)
+        #expect(value(families, "prefect_exporter_collector_last_success_timestamp_seconds", ["collector": "work_pools"]) == firstPoll + 30)
+
+        families = try await harness.poll(at: firstPoll + 61).snapshot.families
+        for name in workerFamilies { #expect(!has(families, name), "\(name) after the staleness limit") }
+        for name in prefectFamilyNames { #expect(has(families, name), "\(name)") }
+        #expect(value(families, "prefect_up") == 1)
+
+        harness.fake.set(.normal)
+        families = try await harness.poll(at: firstPoll + 90).snapshot.families
+        #expect(families.filter { workerFamilies.contains($0.name) } == workersBefore)
+        #expect(collectorSuccess(families).values.allSatisfy { $0 == 1 })
+    }
+
+    /// Without the deployment list, runs are labelled by deployment id: never dropped or merged.
+    @Test func withoutDeploymentsRunsAreLabelledByDeploymentID() async throws {
+        let harness = try Harness()
+        harness.fake.set(.statusFor(path: "/deployments/filter", status: 403))
+        let families = try await harness.poll(at: firstPoll).snapshot.families
+        #expect(!has(families, "prefect_deployment_info"))
+        let late = families.first { $0.name == "prefect_flow_runs_late" }?.metrics ?? []
+        let deploymentIDs = Set(harness.fake.recordedDueRuns().compactMap { $0["deployment_id"] as? String })
+        #expect(deploymentIDs.count == 1)
+        let labelled = late.filter { deploymentIDs.contains(labelDictionary($0)["deployment"] ?? "") }
+        #expect(labelled.count == 1)
+        #expect(labelled.first?.value == .number(3))
+    }
+
+    /// The workers need the pool list: with none ever read, they fail without a request.
+    @Test func aCollectorWithoutItsInputFailsWithoutRequests() async throws {
+        let harness = try Harness()
+        harness.fake.set(.statusFor(path: "/work_pools/filter", status: 500))
+        let report = try await harness.poll(at: firstPoll).report
+        #expect(report.failures.map(\.collector).sorted() == ["work_pools", "workers"])
+        let workers = try #require(report.failures.first { $0.collector == "workers" })
+        #expect(workers.error.message.contains("needs the work-pool list"))
+        #expect(!harness.fake.paths.contains { $0.hasSuffix("/workers/filter") })
+    }
+}
+
+@Suite("Due-run ledger in the poller")
+struct DueRunSyncTests {
+    private func dueListings(_ harness: Harness) -> Int {
+        harness.fake.requests.filter {
+            $0.url.hasSuffix("/flow_runs/filter") && String(decoding: $0.body ?? [], as: UTF8.self).contains("next_scheduled_start_time")
+        }.count
+    }
+
+    /// Later polls list only the recent window; a deleted old run is found by the checks and, once
+    /// the disagreement is confirmed by a second check, its queue and group are listed again.
+    @Test func aDeletedOldRunIsFoundByTheChecks() async throws {
+        let harness = try Harness()
+        let late = ["work_pool": "fixture-pool", "work_queue": "default", "deployment": "fixture-flow/fixture-deploy"]
+        var families = try await harness.poll(at: firstPoll).snapshot.families
+        #expect(value(families, "prefect_flow_runs_late", late) == 3)
+
+        let remaining = harness.fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
+        harness.fake.setDueRuns(remaining)
+        let before = harness.fake.requests.count
+        families = try await harness.poll(at: firstPoll + 30).snapshot.families
+        let windowBodies = harness.fake.requests.dropFirst(before).filter { $0.url.hasSuffix("/flow_runs/filter") }
+            .map { String(decoding: $0.body ?? [], as: UTF8.self) }.filter { $0.contains("next_scheduled_start_time") }
+        #expect(windowBodies.count == 1)
+        #expect(windowBodies.allSatisfy { $0.contains(#""after_""#) })
+        // The first disagreement may be a race between two requests: not acted on yet.
+        #expect(value(families, "prefect_flow_runs_late", late) == 3)
+
+        let listingsBefore = dueListings(harness)
+        families = try await harness.poll(at: firstPoll + 60).snapshot.families
+        #expect(value(families, "prefect_flow_runs_late", late) == 2)
+        // The window, then the Late runs of one queue.
+        #expect(dueListings(harness) - listingsBefore == 2)
+
+        let requestsBefore = harness.fake.requests.count
+        families = try await harness.poll(at: firstPoll + 90).snapshot.families
+        #expect(value(families, "prefect_flow_runs_late", late) == 2)
+        #expect(harness.fake.requests.count - requestsBefore == 20)
+    }
+}
