@@ -27,7 +27,7 @@ THRESHOLDS = {
     "exporter_job_regex": ".*prefect.*",
     # PrefectExporterDown: the target has failed scrapes for this long.
     "exporter_down_for": "5m",
-    # PrefectDown: prefect_up has been 0 (polls of the Prefect API failing) for this long.
+    # PrefectDown: prefect_up has been 0 (every collector of the polls failing) for this long.
     "prefect_down_for": "5m",
     # PrefectExporterDataStale: the last successful poll is older than this many seconds while
     # polls do not report failure. Keep it above --prefect.poll-interval plus a poll's duration,
@@ -35,6 +35,12 @@ THRESHOLDS = {
     # every other Prefect alert goes silent).
     "data_stale_seconds": 180,
     "data_stale_for": "2m",
+    # PrefectExporterCollectorFailing: one collector has not succeeded for this many seconds
+    # (since its last success, or since the exporter started if it never succeeded) while the
+    # exporter still reaches Prefect. Its families vanish --prefect.max-staleness after its last
+    # success, so the alerts on them go quiet from then on.
+    "collector_failing_seconds": 600,
+    "collector_failing_for": "2m",
     # PrefectFlowRunsLate: the latest run of a work queue is more than this many seconds late.
     "late_seconds": 600,
     "late_for": "2m",
@@ -79,6 +85,7 @@ SEVERITY = {
     "PrefectExporterDown": "critical",
     "PrefectDown": "critical",
     "PrefectExporterDataStale": "critical",
+    "PrefectExporterCollectorFailing": "warning",
     "PrefectFlowRunsLate": "warning",
     "PrefectFlowRunsLateGrowing": "warning",
     "PrefectWorkPoolNotReady": "critical",
@@ -131,6 +138,7 @@ def alert(name, expr, for_, summary, description, keep_firing_for=None):
 
 # Labels an alert is grouped by. job/instance come from the scrape; `prefect` names the Prefect
 # target when one exporter polls several (--config.file targets) and is absent otherwise.
+EXPORTER = "job, instance, prefect"
 POOL = "job, instance, prefect, work_pool"
 QUEUE = "job, instance, prefect, work_pool, work_queue"
 DEPLOYMENT = "job, instance, prefect, work_pool, deployment"
@@ -160,9 +168,9 @@ def build(t):
             "prefect_up == 0",
             t["prefect_down_for"],
             "The Prefect exporter cannot poll the Prefect API.",
-            "The exporter %s has not completed a full poll of the Prefect API for more than "
-            "%s (prefect_up = {{ $value }}). Its Prefect data is getting old and disappears after "
-            "--prefect.max-staleness." % (ON, t["prefect_down_for"]),
+            "The exporter %s has not reached the Prefect API for more than %s: every collector "
+            "failed, or Prefect asked it to wait (prefect_up = {{ $value }}). Its Prefect data is "
+            "getting old and disappears after --prefect.max-staleness." % (ON, t["prefect_down_for"]),
         ),
         alert(
             "PrefectExporterDataStale",
@@ -174,6 +182,36 @@ def build(t):
             "The last successful poll of the exporter %s finished {{ $value | humanizeDuration }} "
             "ago (threshold %s) and no poll has failed since: the poll loop is stuck or very slow."
             % (ON, human_seconds(t["data_stale_seconds"])),
+        ),
+        alert(
+            "PrefectExporterCollectorFailing",
+            # Seconds since the collector's last success; a collector that never succeeded has no
+            # timestamp, so it counts from the exporter's start (process_start_time_seconds) while
+            # its last poll failed. Quiet while prefect_up is 0 (PrefectDown covers that) and while
+            # no poll completes (PrefectExporterDataStale covers that).
+            "(\n"
+            "  time() - prefect_exporter_collector_last_success_timestamp_seconds\n"
+            "  or\n"
+            "  (\n"
+            "    prefect_exporter_collector_success == 0\n"
+            "    unless on ({g}, collector)\n"
+            "    prefect_exporter_collector_last_success_timestamp_seconds\n"
+            "  )\n"
+            "  + on (job, instance) group_left ()\n"
+            "  (time() - process_start_time_seconds)\n"
+            ") > {s}\n"
+            "unless on ({g})\n"
+            "prefect_up == 0\n"
+            "unless on ({g})\n"
+            "(time() - prefect_exporter_last_poll_success_timestamp_seconds) > {d}".format(
+                g=EXPORTER, s=t["collector_failing_seconds"], d=t["data_stale_seconds"]),
+            t["collector_failing_for"],
+            "A collector of the Prefect exporter keeps failing.",
+            'The collector "{{ $labels.collector }}" of the exporter %s has not succeeded for '
+            "{{ $value | humanizeDuration }} (threshold %s) while the exporter still reaches Prefect. The "
+            "metric families it feeds keep their last values until --prefect.max-staleness, then "
+            "vanish, and the alerts on them go quiet; its log line `collector {{ $labels.collector }} "
+            "failed: ...` names the cause." % (ON, human_seconds(t["collector_failing_seconds"])),
         ),
     ]
 

@@ -458,6 +458,39 @@ def work_queue_table():
     )
 
 
+def collector_health_table():
+    g = "job, instance, prefect, collector"
+    p = table(
+        "Collector health",
+        "One row per collector (one per part of the Prefect API) and exporter: whether it "
+        "succeeded in the last poll, the time since its last success (empty if it never "
+        "succeeded), and how long it took. A failing collector's families keep their last values "
+        "until --prefect.max-staleness after its last success, then vanish; the others stay fresh. "
+        "The exporter logs the cause as `collector <name> failed: ...`; the "
+        "PrefectExporterCollectorFailing alert fires after 10 minutes without a success.",
+        [
+            ("min by (%s) (%s)" % (g, m("prefect_exporter_collector_success")), "Last poll"),
+            ("time() - max by (%s) (%s)" % (g, m("prefect_exporter_collector_last_success_timestamp_seconds")),
+             "Last success"),
+            ("max by (%s) (%s)" % (g, m("prefect_exporter_collector_duration_seconds")), "Duration"),
+        ],
+        {"instance": "Instance", "prefect": "Prefect", "collector": "Collector"},
+        hidden=("job",),
+        overrides=[
+            override("Last poll", mappings=[{"type": "value", "options": {
+                "0": {"color": "red", "index": 0, "text": "FAILED"},
+                "1": {"color": "green", "index": 1, "text": "OK"}}}],
+                custom__cellOptions={"type": "color-text"}),
+            override("Last success", unit="s", color={"mode": "thresholds"},
+                     thresholds=thresholds((120, "orange"), (300, "red")),
+                     custom__cellOptions={"type": "color-text"}),
+            override("Duration", unit="s"),
+        ],
+    )
+    p["options"]["sortBy"] = [{"desc": False, "displayName": "Last poll"}]
+    return p
+
+
 def finished_by_state(layout, w):
     layout.add(timeseries(
         "Finished runs by state",
@@ -482,12 +515,15 @@ def exporter_rows(layout):
         "s"), 8, 8)
     layout.add(timeseries(
         "Collector success",
-        "1 if the collector succeeded in the last poll, 0 if it failed (then prefect_up is 0).",
+        "1 if the collector succeeded in the last poll, 0 if it failed. A failing collector's "
+        "families keep their last values until --prefect.max-staleness, then vanish; prefect_up "
+        "is 0 only when every collector fails.",
         targets(("min by (collector) (%s)" % m("prefect_exporter_collector_success"), "{{collector}}")),
         "none", max_=1, calcs=("min", "lastNotNull")), 8, 8)
     layout.add(timeseries(
         "Polls by result",
-        "Polls of the Prefect API per minute, by success or failure.",
+        "Polls of the Prefect API per minute, by result: success (every collector succeeded), "
+        "partial (some failed), failure (all failed) or skipped (Retry-After).",
         targets(("60 * sum by (result) (rate(%s%s))" % (m("prefect_exporter_polls_total"), RI), "{{result}}")),
         "opm", stack=True), 8, 8)
     layout.add(timeseries(
@@ -534,7 +570,8 @@ def overview():
     L.row("Health")
     L.add(stat(
         "Prefect API",
-        "UP if the exporter's last poll of the Prefect API fully succeeded (prefect_up).",
+        "UP if at least one collector succeeded in the exporter's last poll of the Prefect API "
+        "(prefect_up). A single failing collector shows in Collector health, not here.",
         targets(("min by (instance) (%s)" % m("prefect_up"), "{{instance}}")),
         "none", steps=((1, "green"),),
         mappings=[{"type": "value", "options": {
@@ -543,8 +580,9 @@ def overview():
         graph=False), 4, 4)
     L.add(stat(
         "Data age",
-        "Time since the exporter's last successful poll: how old the Prefect data shown here is. "
-        "Normally below --prefect.poll-interval plus a poll's duration.",
+        "Time since the exporter's last successful poll (at least one collector succeeded): how "
+        "old the Prefect data shown here is. Normally below --prefect.poll-interval plus a poll's "
+        "duration. The data of a failing collector can be older: see Collector health.",
         targets(("time() - max by (instance) (%s)" % m("prefect_exporter_last_poll_success_timestamp_seconds"),
                  "{{instance}}")),
         "s", steps=((120, "orange"), (300, "red"))), 4, 4)
@@ -568,6 +606,7 @@ def overview():
         "Workers that Prefect reports ONLINE, across the selected work pools.",
         targets(("sum(%s)" % m("prefect_work_pool_workers", 'status="ONLINE"'), "Online")),
         "none", steps=()), 4, 4)
+    L.add(collector_health_table(), 24, 9)
 
     L.row("Late runs")
     L.add(timeseries(
