@@ -140,7 +140,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "PollerTests", dependencies: ["Poller", "PrefectAPI", "Exposition"], swiftSettings: strictSwift),
+        .testTarget(name: "PollerTests", dependencies: ["Poller", "PrefectAPI", "Exposition", "Aggregation"], swiftSettings: strictSwift),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer"], swiftSettings: strictSwift),
         .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
     ]

@@ -41,8 +41,29 @@ public struct DueRunLedger: Sendable {
         public static func < (lhs: NameGroup, rhs: NameGroup) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
+    /// Where a first listing of the due set stands, when it takes more than one poll.
+    public struct Listing: Sendable, Equatable {
+        /// Which of the poll's flow-run scopes is being listed.
+        public var scope: Int
+        /// The next page starts at this next scheduled start (nil: the beginning)…
+        public var cursor: Double?
+        /// …after skipping this many runs that share it.
+        public var offset: Int
+        /// The time of the poll that began the listing.
+        public var startedAt: Double
+
+        public init(scope: Int = 0, cursor: Double? = nil, offset: Int = 0, startedAt: Double) {
+            self.scope = scope
+            self.cursor = cursor
+            self.offset = offset
+            self.startedAt = startedAt
+        }
+    }
+
     /// The due runs by id.
     public private(set) var runs: [String: FlowRun] = [:]
+    /// A first listing in progress; nil before it starts and once it is complete.
+    public private(set) var listing: Listing?
     /// The poll time of the last sync; nil until the whole due set has been listed once.
     public private(set) var syncedAt: Double?
     /// Groups whose count disagreed with Prefect's at the last check. A disagreement can be a race
@@ -61,9 +82,23 @@ public struct DueRunLedger: Sendable {
     /// Replaces everything with a complete listing of the due runs at `now`.
     public mutating func replaceAll(with listed: [FlowRun], now: Double) {
         runs = [:]
-        runs.reserveCapacity(listed.count)
-        for run in listed where Self.isDue(run, now: now) { runs[run.id] = run }
+        listing = nil
+        add(listed, now: now)
         syncedAt = now
+    }
+
+    /// Adds pages of a first listing that continues at `next`, or (nil) is complete. A listing
+    /// spread over several polls counts as synced at the poll it began, so that the next recent
+    /// window covers every run that became due meanwhile.
+    public mutating func addListed(_ listed: [FlowRun], now: Double, next: Listing?) {
+        let startedAt = listing?.startedAt ?? next?.startedAt ?? now
+        add(listed, now: now)
+        listing = next
+        if next == nil { syncedAt = startedAt }
+    }
+
+    private mutating func add(_ listed: [FlowRun], now: Double) {
+        for run in listed where Self.isDue(run, now: now) { runs[run.id] = run }
     }
 
     /// Replaces the runs whose next scheduled start lies in `from...now` with a listing of that window.

@@ -86,7 +86,8 @@ enum CheckReport {
             ?? "Prefect: \(target.prefect.redactedBaseURL)"
         lines.append(title)
         func row(_ name: String, _ value: String) { lines.append("  " + (name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value) }
-        if report.success {
+        let partial = !report.success && report.outcomes.contains(where: \.success)
+        if report.success || partial {
             let version = summary.serverVersion.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown (Prefect Cloud reports none)"
             row("version", "\(version) (API \(summary.apiVersion ?? "unknown"))")
             row("auth", authAccepted(target.prefect.auth))
@@ -103,7 +104,14 @@ enum CheckReport {
                 row("warnings", "\(summary.warnings.count)")
                 for warning in summary.warnings { lines.append("    - " + warning) }
             }
-            row("result", String(format: "OK (one poll: %.2fs, %d requests)", report.duration, report.requests))
+            if partial {
+                let failures = report.failures
+                row("collectors", "\(failures.count) of \(report.outcomes.count) failed")
+                for failure in failures { lines.append("    - \(failure.collector): \(failure.error.message)") }
+                row("result", "PARTIAL: " + Self.failure(report, target: target))
+            } else {
+                row("result", String(format: "OK (one poll: %.2fs, %d requests)", report.duration, report.requests))
+            }
         } else {
             if let error = report.error, error.kind == .unauthorized {
                 row("auth", "REJECTED (HTTP \(error.status.map(String.init) ?? "401"))")
@@ -123,6 +131,11 @@ enum CheckReport {
 
     /// The one-line reason a target failed, with a hint where the client's message may not say enough.
     static func failure(_ report: PollReport, target: PrefectTarget) -> String {
+        if report.outcomes.contains(where: \.success) {
+            // Prefect answered; some collectors did not get what they need (a permission, a slow query).
+            let names = report.failures.map(\.collector).joined(separator: ", ")
+            return "Prefect answered, but these collectors failed: \(names); their metrics stay absent until they succeed"
+        }
         guard let error = report.error else { return "the poll did not complete" }
         return error.message + hint(for: error, url: target.prefect.baseURL)
     }

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import PrefectAPI
 
 /// How log lines are written to standard error.
 public enum LogFormat: String, Sendable {
@@ -55,10 +56,11 @@ public struct StructuredLogHandler: LogHandler {
         }
     }
 
-    static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
+    /// `2026-11-23T08:51:26.123Z` (UTC, milliseconds). Formatted by hand: Foundation's
+    /// ISO8601DateFormatter would load ICU's data into memory for the first log line.
+    static func timestamp(_ seconds: Double = Date().timeIntervalSince1970) -> String {
+        let milliseconds = (seconds * 1000).rounded(.down) / 1000
+        return String(PrefectTimestamp.format(milliseconds).prefix(23)) + "Z"
     }
 
     /// Quotes a logfmt value when it holds spaces, quotes, `=` or control characters.

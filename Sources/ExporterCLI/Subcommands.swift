@@ -19,9 +19,10 @@ public struct CheckCommand: ParsableCommand {
             it has, and warnings worth acting on now (late runs, NOT_READY work pools, paused work queues with \
             scheduled runs). Takes the same flags as the exporter.
 
-            Exit status: 0 if every Prefect answered (warnings do not fail the check), 1 if one did not \
-            (the reason is printed: DNS, TLS, a rejected credential, a wrong URL path), 2 on a bad flag, \
-            config file or credential file.
+            Exit status: 0 if every collector of every Prefect succeeded (warnings do not fail the check), 1 if \
+            one did not (the reason is printed: DNS, TLS, a rejected credential, a wrong URL path, or the \
+            collectors that failed while Prefect answered, e.g. a 403 on one endpoint), 2 on a bad flag, config \
+            file or credential file.
             """)
 
     /// The same flags as the exporter's.
@@ -39,8 +40,9 @@ public struct OnceCommand: ParsableCommand {
         discussion: """
             The output suits node_exporter's textfile collector: write it to a temporary file and rename it into \
             the collector's directory. It has no process_* metrics, which node_exporter reports itself. \
-            Exit status: 0 if every poll succeeded, 1 if one failed (the metrics are printed anyway, with \
-            prefect_up 0), 2 on a bad flag or file.
+            Exit status: 0 if every collector of every poll succeeded, 1 if one failed (the metrics are printed \
+            anyway: prefect_up 0 when Prefect did not answer, prefect_exporter_collector_success 0 for a \
+            collector that failed), 2 on a bad flag or file.
             """)
 
     /// The same flags as the exporter's.

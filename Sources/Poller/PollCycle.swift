@@ -103,14 +103,17 @@ struct PollCycle {
             let sync = DueRunSync(context: scoped, queues: queueList.map { Self.queueFilters($0, selection) }, overlap: dueRunOverlap)
             let departures = inFlightRuns + (history.map { $0.finished + $0.started } ?? [])
             let ledger = collected.dueRuns
-            let synced: Swift.Result<DueRunLedger, PrefectAPIError> = await capture { () async throws(PrefectAPIError) in
-                try await sync.synced(ledger, departures: departures)
+            let synced: Swift.Result<(ledger: DueRunLedger, complete: Bool), PrefectAPIError> = await capture {
+                () async throws(PrefectAPIError) in try await sync.synced(ledger, departures: departures)
             }
             active.duration += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             switch synced {
-            case .success(let ledger):
-                collected.dueRuns = ledger
+            case .success(let result) where result.complete:
+                collected.dueRuns = result.ledger
                 collected.inFlightRuns = inFlightRuns
+            case .success(let result):
+                collected.dueRuns = result.ledger
+                active.error = .listingDueRuns(listed: result.ledger.runs.count)
             case .failure(let error):
                 active.error = CollectorError.api(error)
             }

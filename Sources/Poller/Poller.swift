@@ -110,6 +110,8 @@ public actor Poller {
     private var skipUntil: Double?
     /// The reason each failing collector last logged, so a cause is logged once, not every poll.
     private var loggedFailures: [String: String] = [:]
+    /// The reason logged when the last poll failed as a whole (every collector failed).
+    private var lastPollFailure: String?
     /// Whether at least one poll has been attempted: what `/-/ready` reports.
     public private(set) var attempted = false
 
@@ -211,8 +213,28 @@ public actor Poller {
             requests: cost.requests, bytes: cost.bytes, outcomes: result.outcomes)
     }
 
-    /// Logs each collector's failure once per cause, and its recovery once.
+    /// Logs each collector's failure once per cause, and its recovery once. When every collector
+    /// fails, Prefect is down or refuses us altogether: one line says so, not one per collector.
     private func logOutcomes(_ outcomes: [CollectorOutcome]) {
+        let errors = outcomes.compactMap(\.error)
+        if errors.count == outcomes.count, let first = errors.first(where: { $0.apiError != nil }) ?? errors.first {
+            let message = Self.wholePollMessage(first, client: client)
+            if lastPollFailure != first.cause {
+                logger.error("poll failed: \(message)", metadata: ["reason": "\(first.reason)"])
+                lastPollFailure = first.cause
+            } else {
+                logger.debug("poll failed again: \(message)", metadata: ["reason": "\(first.reason)"])
+            }
+            // Each collector's cause counts as logged, so that a later partial failure with the
+            // same cause does not log it again; a recovery is logged once below.
+            for outcome in outcomes { loggedFailures[outcome.name] = outcome.error?.cause }
+            return
+        }
+        if lastPollFailure != nil {
+            logger.info("Prefect polls succeed again", metadata: ["url": "\(client.configuration.redactedBaseURL)"])
+            lastPollFailure = nil
+            for outcome in outcomes where outcome.success { loggedFailures[outcome.name] = nil }
+        }
         for outcome in outcomes {
             let previous = loggedFailures[outcome.name]
             guard let error = outcome.error else {
@@ -223,9 +245,9 @@ public actor Poller {
                 continue
             }
             let metadata: Logger.Metadata = ["collector": "\(outcome.name)", "reason": "\(error.reason)"]
-            if previous != error.reason {
+            if previous != error.cause {
                 logger.error("collector \(outcome.name) failed: \(error.message)", metadata: metadata)
-                loggedFailures[outcome.name] = error.reason
+                loggedFailures[outcome.name] = error.cause
             } else {
                 logger.debug("collector \(outcome.name) failed again: \(error.message)", metadata: metadata)
             }
@@ -236,6 +258,14 @@ public actor Poller {
     /// exporter's own metrics with `prefect_up 0`.
     public func publishCurrent() {
         publishSnapshot(now: clock())
+    }
+
+    /// The message for a poll in which every collector failed. A 403 on every endpoint is not a
+    /// missing permission on one of them: the server or a proxy refuses the credentials.
+    static func wholePollMessage(_ error: CollectorError, client: PrefectClient) -> String {
+        guard let apiError = error.apiError, apiError.kind == .forbidden else { return error.message }
+        return "Prefect rejected the credentials (HTTP 403 on every endpoint, first \(apiError.endpoint) at "
+            + "\(client.configuration.redactedBaseURL)): \(client.configuration.auth.credentialHint)"
     }
 
     private func publishSnapshot(now: Double) {

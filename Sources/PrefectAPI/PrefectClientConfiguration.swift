@@ -8,7 +8,7 @@ public enum PrefectAuth: Sendable, Equatable {
     case basic(String)
 
     /// What a user should check when Prefect rejects the credentials.
-    var credentialHint: String {
+    public var credentialHint: String {
         switch self {
         case .none:
             return "the server requires credentials: set PREFECT_API_KEY (Prefect Cloud) or "

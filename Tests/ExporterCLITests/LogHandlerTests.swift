@@ -51,6 +51,9 @@ struct LogHandlerTests {
         #expect(stamp.hasSuffix("Z"))
         #expect(Array(stamp)[10] == "T")
         #expect(Array(stamp)[19] == ".")
+        #expect(StructuredLogHandler.timestamp(1_795_423_886.123_9) == "2026-11-23T08:51:26.123Z")
+        #expect(StructuredLogHandler.timestamp(1_795_423_886.999_9) == "2026-11-23T08:51:26.999Z")
+        #expect(StructuredLogHandler.timestamp(1_795_423_886) == "2026-11-23T08:51:26.000Z")
     }
 
     @Test func metadataAndLevelAreStored() {

@@ -1,3 +1,4 @@
+import Aggregation
 import Exposition
 import Foundation
 @testable import Poller
@@ -125,5 +126,38 @@ struct DueRunSyncTests {
         families = try await harness.poll(at: firstPoll + 90).snapshot.families
         #expect(value(families, "prefect_flow_runs_late", late) == 2)
         #expect(harness.fake.requests.count - requestsBefore == 20)
+    }
+
+    /// A pile too large for one poll's page budget is listed over several polls, pages keyed by
+    /// next scheduled start; runs sharing one start time across a page boundary are all listed.
+    @Test func aLargeFirstListingContinuesOverPolls() async throws {
+        let fake = try FakePrefect()
+        let client = PrefectClient(
+            configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, pageSize: 1), transport: fake)
+        let context = CollectionContext(client: client, now: firstPoll, historyQueryStart: exporterStart)
+        var sync = DueRunSync(context: context, queues: nil, overlap: 150)
+        sync.firstListingPagesPerPoll = 2
+
+        // Pages of one run, two per poll. The two Late runs share a start time: after the first,
+        // the next page starts at that time and steps over it by offset.
+        var ledger = DueRunLedger()
+        var listed: [Int] = []
+        var requests: [Int] = []
+        for _ in 1...5 {
+            let before = fake.requests.count
+            let result = try await sync.synced(ledger, departures: [])
+            ledger = result.ledger
+            listed.append(ledger.runs.count)
+            requests.append(fake.requests.count - before)
+            if result.complete { break }
+            #expect(ledger.syncedAt == nil)
+            #expect(ledger.listing?.startedAt == firstPoll)
+        }
+        #expect(listed == [1, 3, 3])
+        // Two listing pages per poll; the last poll also makes the three checks.
+        #expect(requests == [2, 2, 5])
+        #expect(ledger.syncedAt == firstPoll)
+        #expect(ledger.listing == nil)
+        #expect(Set(ledger.runs.keys) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))
     }
 }

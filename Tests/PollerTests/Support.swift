@@ -88,8 +88,16 @@ final class FakePrefect: HTTPTransport {
             if body.contains(#""end_time""#) { return fixture("flow_runs_finished") }
             if body.contains(#""start_time""#) { return fixture("flow_runs_started") }
             if body.contains(#""next_scheduled_start_time""#) {
-                let runs = dueRuns(matching: body)
-                return ok(Array((try? JSONSerialization.data(withJSONObject: runs)) ?? Data()))
+                // Sorted by next scheduled start (a stable sort, like SQLite's index order), then paged.
+                let runs = dueRuns(matching: body).enumerated().sorted {
+                    let (lhs, rhs) = ($0.element["next_scheduled_start_time"] as? String ?? "", $1.element["next_scheduled_start_time"] as? String ?? "")
+                    return lhs == rhs ? $0.offset < $1.offset : lhs < rhs
+                }.map(\.element)
+                let paging = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+                let offset = paging["offset"] as? Int ?? 0
+                let limit = paging["limit"] as? Int ?? 200
+                let page = Array(runs.dropFirst(offset).prefix(limit))
+                return ok(Array((try? JSONSerialization.data(withJSONObject: page)) ?? Data()))
             }
             return fixture("flow_runs_in_flight")
         case "/flow_runs/count":

@@ -7,6 +7,9 @@ public enum CollectorError: Error, Sendable, CustomStringConvertible {
     /// The collector needs another collector's data that has not been read yet (for example the
     /// workers need the work-pool list).
     case missingInput(String)
+    /// A large pile of due runs is being listed for the first time, a page budget per poll; the
+    /// families appear once the listing is complete.
+    case listingDueRuns(listed: Int)
 
     /// The full, actionable message.
     public var message: String {
@@ -14,17 +17,28 @@ public enum CollectorError: Error, Sendable, CustomStringConvertible {
         case .api(let error): return error.message
         case .missingInput(let input):
             return "skipped: it needs \(input), which could not be read from Prefect yet (see that collector's error)"
+        case .listingDueRuns(let listed):
+            return "listing the due scheduled runs once, over several polls (\(listed) so far); its families appear "
+                + "when the listing is complete, and later polls list only what changed"
         }
     }
 
     public var description: String { message }
 
-    /// A short, stable reason, for de-duplicated logging.
+    /// A short, stable reason, for logs (`reason=timeout`).
     public var reason: String {
         switch self {
-        case .api(let error): return "\(error.reason) \(error.endpoint)"
+        case .api(let error): return error.reason
         case .missingInput: return "missing_input"
+        case .listingDueRuns: return "listing_due_runs"
         }
+    }
+
+    /// What makes two failures the same cause, so that a cause is logged once: the reason and,
+    /// for an API error, the endpoint.
+    var cause: String {
+        if case .api(let error) = self { return "\(error.reason) \(error.endpoint)" }
+        return reason
     }
 
     /// The API error, when there is one.

@@ -21,8 +21,13 @@ struct DueRunSync {
     let queues: [QueueKey: FlowRunQueries.QueueFilter]?
     /// How far the recent window reaches back before the previous sync, in seconds.
     let overlap: Double
+    /// How many pages (of up to 200 runs) the first listing reads per poll. A larger pile is
+    /// listed over several polls, so that no poll takes minutes.
+    var firstListingPagesPerPoll = 100
 
-    func synced(_ ledger: DueRunLedger, departures: [FlowRun]) async throws(PrefectAPIError) -> DueRunLedger {
+    /// The ledger after this poll, and whether it is complete (false while a first listing of a
+    /// large pile goes on over several polls).
+    func synced(_ ledger: DueRunLedger, departures: [FlowRun]) async throws(PrefectAPIError) -> (ledger: DueRunLedger, complete: Bool) {
         var ledger = ledger
         let now = context.now
         if let previous = ledger.syncedAt {
@@ -31,7 +36,9 @@ struct DueRunSync {
             ledger.replaceWindow(from: from, through: now, with: recent)
             ledger.apply(departures: departures, now: now)
         } else {
-            ledger.replaceAll(with: try await listDue(), now: now)
+            ledger.apply(departures: departures, now: now)
+            ledger = try await continueFirstListing(ledger)
+            guard ledger.syncedAt != nil else { return (ledger, false) }
         }
 
         let groups = DueRunLedger.NameGroup.allCases
@@ -47,6 +54,32 @@ struct DueRunSync {
             disagreeing.remove(group)
         }
         ledger.disagreeing = disagreeing
+        return (ledger, true)
+    }
+
+    /// Lists the whole due set, or as much of it as this poll's page budget allows, scope by scope.
+    private func continueFirstListing(_ ledger: DueRunLedger) async throws(PrefectAPIError) -> DueRunLedger {
+        var ledger = ledger
+        var position = ledger.listing ?? DueRunLedger.Listing(startedAt: context.now)
+        var budget = firstListingPagesPerPoll
+        var listed: [FlowRun] = []
+        let scopes = context.runScopes
+        while position.scope < scopes.count {
+            let scope = scopes[position.scope]
+            let result = try await keysetPages(from: position.cursor, offset: position.offset, maxPages: budget) { cursor in
+                FlowRunQueries.restrict(filter(from: cursor), to: scope)
+            }
+            listed += result.runs
+            budget -= result.pages
+            if let resume = result.resume {
+                position.cursor = resume.cursor
+                position.offset = resume.offset
+                ledger.addListed(listed, now: context.now, next: position)
+                return ledger
+            }
+            position = DueRunLedger.Listing(scope: position.scope + 1, startedAt: position.startedAt)
+        }
+        ledger.addListed(listed, now: context.now, next: nil)
         return ledger
     }
 
@@ -106,7 +139,7 @@ struct DueRunSync {
         for scope in scopes {
             runs += try await keysetPages(from: from) { cursor in
                 FlowRunQueries.restrict(filter(from: cursor, group: group, queue: queue), to: scope)
-            }
+            }.runs
         }
         return runs
     }
@@ -114,35 +147,35 @@ struct DueRunSync {
     /// Pages through runs sorted by next scheduled start, each page starting where the last ended.
     /// Runs sharing one start time across a page boundary are stepped over by offset; ids are
     /// de-duplicated, since each page starts a hair before the previous page's last start time.
+    /// Stops after `maxPages` pages with where to resume, or at the end with `resume` nil.
     private func keysetPages(
-        from: Double?, _ body: (Double?) -> JSONValue
-    ) async throws(PrefectAPIError) -> [FlowRun] {
+        from: Double?, offset: Int = 0, maxPages: Int = 10_000, _ body: (Double?) -> JSONValue
+    ) async throws(PrefectAPIError) -> (runs: [FlowRun], pages: Int, resume: (cursor: Double?, offset: Int)?) {
         let client = context.client
         let pageSize = client.pageSize
         var runs: [FlowRun] = []
         var seen: Set<String> = []
         var cursor = from
-        var offset = 0
-        // A hard stop, so that a server ignoring the filter cannot loop us forever.
-        for _ in 0..<10_000 {
+        var offset = offset
+        for pages in 1...max(1, maxPages) {
             let page = try await client.flowRunPage(
                 matching: body(cursor.map { $0 - 0.000_001 }), sort: FlowRunQueries.Sort.nextScheduledStartAscending,
                 offset: offset)
             for run in page where seen.insert(run.id).inserted { runs.append(run) }
-            if page.count < pageSize { return runs }
-            guard let last = page.last?.nextScheduledStartTime else {
-                offset += page.count
-                continue
-            }
-            if let current = cursor, last <= current + 0.000_002 {
-                offset += page.count
-            } else {
+            if page.count < pageSize { return (runs, pages, nil) }
+            if let last = page.last?.nextScheduledStartTime, cursor.map({ last > $0 + 0.000_002 }) ?? true {
                 cursor = last
                 offset = 0
+            } else {
+                offset += page.count
             }
         }
-        throw PrefectAPIError(
-            kind: .invalidResponse, endpoint: "/flow_runs/filter",
-            message: "/flow_runs/filter returned more than 10000 full pages of due runs; the server may be ignoring the filter")
+        guard maxPages < 10_000 else {
+            // A hard stop, so that a server ignoring the filter cannot loop us forever.
+            throw PrefectAPIError(
+                kind: .invalidResponse, endpoint: "/flow_runs/filter",
+                message: "/flow_runs/filter returned more than 10000 full pages of due runs; the server may be ignoring the filter")
+        }
+        return (runs, maxPages, (cursor, offset))
     }
 }
