@@ -64,7 +64,7 @@ struct PollCycle {
         if let stop = Self.reasonToStop(after: phaseOne.0.outcome, phaseOne.1.outcome, phaseOne.2.outcome, phaseOne.3.outcome) {
             // Prefect asked us to wait, or cannot be reached at all: phase two sends nothing.
             let names = [ActiveFlowRunCollector.name, FinishedFlowRunCollector.name, WorkerCollector.name, UpcomingFlowRunCollector.name]
-            outcomes += names.map { CollectorOutcome(name: $0, duration: 0, error: stop) }
+            outcomes += names.map { CollectorOutcome(name: $0, duration: 0, error: stop, askedPrefect: false) }
             return Result(collected: collected, history: nil, outcomes: outcomes)
         }
 
@@ -151,15 +151,12 @@ struct PollCycle {
     }
 
     /// Why phase two should not send a request: Prefect answered with `Retry-After`, or every
-    /// phase-one collector failed without an HTTP response (Prefect is unreachable).
+    /// phase-one collector failed (Prefect is unreachable, refuses the credentials, or is broken
+    /// as a whole: more requests would only add to its load).
     private static func reasonToStop(after outcomes: CollectorOutcome...) -> CollectorError? {
         let errors = outcomes.compactMap { $0.error?.apiError }
         if let limited = errors.first(where: { $0.retryAfter != nil }) { return .api(limited) }
-        let unreachable = errors.count == outcomes.count && errors.allSatisfy {
-            if case .transport = $0.kind { return true }
-            return false
-        }
-        return unreachable ? errors.first.map(CollectorError.api) : nil
+        return errors.count == outcomes.count ? errors.first.map(CollectorError.api) : nil
     }
 
     /// An input another collector provides, or the error that says it is missing.
@@ -177,7 +174,7 @@ struct PollCycle {
         case .success(let value):
             return await measure(make(value), context)
         case .failure(let error):
-            return (.failure(error), CollectorOutcome(name: name, duration: 0, error: error))
+            return (.failure(error), CollectorOutcome(name: name, duration: 0, error: error, askedPrefect: false))
         }
     }
 
@@ -190,6 +187,6 @@ struct PollCycle {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         var error: CollectorError?
         if case .failure(let failure) = result { error = failure }
-        return (result, CollectorOutcome(name: collector.name, duration: seconds, error: error))
+        return (result, CollectorOutcome(name: collector.name, duration: seconds, error: error, askedPrefect: collector.asksPrefect))
     }
 }

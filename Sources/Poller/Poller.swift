@@ -193,13 +193,15 @@ public actor Poller {
             groupFamilies[group] = (families, finishedAt)
         }
         let succeeded = result.outcomes.filter(\.success).count
-        prefectUp = succeeded > 0
+        // Prefect answered: a collector that asked something succeeded (the workers of no pool
+        // succeed without asking, which says nothing about Prefect).
+        prefectUp = result.outcomes.contains { $0.success && $0.askedPrefect }
         if prefectUp { lastSuccessTime = finishedAt }
         let complete = succeeded == result.outcomes.count
         pollCounts[complete ? "success" : (prefectUp ? "partial" : "failure"), default: 0] += 1
         let apiErrors = result.outcomes.compactMap { $0.error?.apiError }
         if let retryAfter = apiErrors.compactMap(\.retryAfter).max() { skipUntil = now + retryAfter }
-        logOutcomes(result.outcomes)
+        logOutcomes(result.outcomes, prefectAnswered: prefectUp)
 
         publishSnapshot(now: clock())
         logger.debug(
@@ -213,11 +215,11 @@ public actor Poller {
             requests: cost.requests, bytes: cost.bytes, outcomes: result.outcomes)
     }
 
-    /// Logs each collector's failure once per cause, and its recovery once. When every collector
-    /// fails, Prefect is down or refuses us altogether: one line says so, not one per collector.
-    private func logOutcomes(_ outcomes: [CollectorOutcome]) {
+    /// Logs each collector's failure once per cause, and its recovery once. When Prefect answered
+    /// nothing, it is down or refuses us altogether: one line says so, not one per collector.
+    private func logOutcomes(_ outcomes: [CollectorOutcome], prefectAnswered: Bool) {
         let errors = outcomes.compactMap(\.error)
-        if errors.count == outcomes.count, let first = errors.first(where: { $0.apiError != nil }) ?? errors.first {
+        if !prefectAnswered, let first = errors.first(where: { $0.apiError != nil }) ?? errors.first {
             let message = Self.wholePollMessage(first, client: client)
             if lastPollFailure != first.cause {
                 logger.error("poll failed: \(message)", metadata: ["reason": "\(first.reason)"])

@@ -47,6 +47,8 @@ struct PollCommand: AsyncParsableCommand {
         var anonymousRSSBytes: Int
         var fileRSSBytes: Int
         var exposedBytes: Int
+        /// Collectors that failed in this poll, as `name: reason` (a poll with some is partial).
+        var failedCollectors: [String]
         /// `prefect_exporter_collector_duration_seconds` of this poll, by collector.
         var collectorSeconds: [String: Double]
     }
@@ -130,16 +132,23 @@ struct PollCommand: AsyncParsableCommand {
             let wall = monotonicSeconds() - wallBefore
             let cpu = processCPUSeconds() - cpuBefore
             let memory = ResidentMemory.read()
+            let failed = report.failures.map { "\($0.collector): \($0.error.reason)" }
+            // Failed: skipped, or no collector succeeded. A partial poll (some collectors failed,
+            // e.g. a large pile of due runs still being listed) counts, with its failures noted.
+            let answered = !report.skipped && report.outcomes.contains { $0.success }
             let figures = PollFigures(
-                poll: index, success: report.success, requests: report.requests, bytes: report.bytes, wallSeconds: wall,
+                poll: index, success: answered, requests: report.requests, bytes: report.bytes, wallSeconds: wall,
                 cpuSeconds: cpu, rssBytes: memory.current, peakRSSBytes: memory.peak,
                 anonymousRSSBytes: memory.anonymous, fileRSSBytes: memory.file,
-                exposedBytes: exposed.withLock { $0.bytes }, collectorSeconds: exposed.withLock { $0.collectors })
+                exposedBytes: exposed.withLock { $0.bytes }, failedCollectors: failed,
+                collectorSeconds: exposed.withLock { $0.collectors })
             perPoll.append(figures)
-            if !report.success {
+            if !answered {
                 failures += 1
                 say("  poll \(index) FAILED: \(report.error.map { "\($0.message)" } ?? "skipped")")
                 if index == 1 { throw ExitCode(1) }
+            } else if !failed.isEmpty {
+                say("  poll \(index) partial, failed collectors: \(failed.joined(separator: ", "))")
             }
             let show = every > 0 ? index % every == 0 : (index <= 10 || index % 100 == 0)
             if show || index == polls {

@@ -88,6 +88,11 @@ class CuttableProxy:
 
     def cut(self) -> None:
         if self._listener:
+            # shutdown() first: close() alone leaves a socket blocked in accept() listening (Linux).
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -37,12 +37,15 @@ public protocol Collector: Sendable {
     associatedtype Output: Sendable
     /// The `collector` label value.
     static var name: String { get }
+    /// Whether `collect` sends a request at all (the workers of no pool need none).
+    var asksPrefect: Bool { get }
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> Output
 }
 
 extension Collector {
     /// The `collector` label value.
     public var name: String { Self.name }
+    public var asksPrefect: Bool { true }
 }
 
 /// How one collector fared in one poll.
@@ -51,12 +54,15 @@ public struct CollectorOutcome: Sendable {
     public var duration: Double
     /// Why it failed; nil when it succeeded.
     public var error: CollectorError?
+    /// Whether it had anything to ask Prefect: a success without a request says nothing about Prefect.
+    public var askedPrefect: Bool
 
     public var success: Bool { error == nil }
 
-    public init(name: String, duration: Double, error: CollectorError? = nil) {
+    public init(name: String, duration: Double, error: CollectorError? = nil, askedPrefect: Bool = true) {
         self.name = name
         self.duration = duration
         self.error = error
+        self.askedPrefect = askedPrefect
     }
 }

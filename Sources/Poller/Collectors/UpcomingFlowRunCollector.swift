@@ -14,6 +14,7 @@ struct UpcomingFlowRunCollector: Collector {
     let queues: [Queue]
     /// Whether to count runs with no work queue too.
     let includeNoPool: Bool
+    var asksPrefect: Bool { !queues.isEmpty || includeNoPool }
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [QueueKey: Int] {
         let targets: [Queue?] = queues + (includeNoPool ? [nil] : [])

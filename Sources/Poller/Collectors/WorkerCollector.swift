@@ -4,6 +4,7 @@ import PrefectAPI
 struct WorkerCollector: Collector {
     static let name = "workers"
     let pools: [String]
+    var asksPrefect: Bool { !pools.isEmpty }
 
     func collect(_ context: CollectionContext) async throws(PrefectAPIError) -> [String: [Worker]] {
         try await concurrentMap(pools) { pool throws(PrefectAPIError) -> (String, [Worker]?) in
