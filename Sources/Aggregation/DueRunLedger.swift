@@ -8,6 +8,10 @@ public import PrefectAPI
 /// show up in the in-flight or finished queries (``apply(departures:now:)``), and compares its
 /// counts per state-name group with Prefect's (``count(in:queue:)``); only a group that disagrees
 /// is listed again, one work queue at a time (``replace(_:queue:with:)``).
+///
+/// A pile can hold 100,000 runs, so each is kept compact: its id as 16 bytes (Prefect's ids are
+/// UUIDs), its pool, queue, deployment and state name as indexes into a table of distinct names,
+/// and its next scheduled start. About 60 bytes a run, where a decoded ``FlowRun`` takes several hundred.
 public struct DueRunLedger: Sendable {
     /// The state names the checks count separately. Prefect's late-runs service renames due runs
     /// from Scheduled to Late; everything else (AwaitingRetry, AwaitingConcurrencySlot, custom
@@ -60,18 +64,83 @@ public struct DueRunLedger: Sendable {
         }
     }
 
-    /// The due runs by id.
-    public private(set) var runs: [String: FlowRun] = [:]
-    /// A first listing in progress; nil before it starts and once it is complete.
-    public private(set) var listing: Listing?
+    /// One due run as the aggregation sees it.
+    public struct DueRun: Sendable, Equatable {
+        public var id: String
+        public var queue: QueueKey
+        public var deploymentID: String?
+        public var stateName: String
+        public var nextScheduledStartTime: Double
+    }
+
+    /// Runs that share a queue, a deployment and a state name, with their next scheduled starts.
+    public struct Group: Sendable {
+        public var queue: QueueKey
+        public var deploymentID: String?
+        public var stateName: String
+        public var starts: [Double]
+    }
+
+    private struct Entry: Sendable {
+        var pool: UInt32
+        var queue: UInt32
+        /// 0: no deployment.
+        var deployment: UInt32
+        var stateName: UInt32
+        var start: Double
+    }
+
+    private var entries: [RunID: Entry] = [:]
+    private var names = NameTable()
+
     /// The poll time of the last sync; nil until the whole due set has been listed once.
     public private(set) var syncedAt: Double?
+    /// A first listing in progress; nil before it starts and once it is complete.
+    public private(set) var listing: Listing?
     /// Groups whose count disagreed with Prefect's at the last check. A disagreement can be a race
     /// (a run started between two requests of the poll), which the next poll's queries resolve;
     /// a group that still disagrees at the next check is listed again.
     public var disagreeing: Set<NameGroup> = []
 
     public init() {}
+
+    /// How many due runs the ledger holds.
+    public var count: Int { entries.count }
+
+    /// The ids of the due runs, in no order.
+    public var ids: [String] { entries.keys.map(\.description) }
+
+    /// One due run, by id.
+    public func run(id: String) -> DueRun? {
+        let runID = RunID(id)
+        return entries[runID].map { dueRun(runID, $0) }
+    }
+
+    /// Whether a run is in the ledger.
+    public func contains(id: String) -> Bool { entries[RunID(id)] != nil }
+
+    /// The due runs grouped by queue, deployment and state name: what the "runs now" families need,
+    /// without a string per run.
+    public func groups() -> [Group] {
+        struct Key: Hashable {
+            var pool, queue, deployment, stateName: UInt32
+        }
+        var byKey: [Key: Int] = [:]
+        var groups: [Group] = []
+        for entry in entries.values {
+            let key = Key(pool: entry.pool, queue: entry.queue, deployment: entry.deployment, stateName: entry.stateName)
+            if let index = byKey[key] {
+                groups[index].starts.append(entry.start)
+            } else {
+                byKey[key] = groups.count
+                groups.append(Group(
+                    queue: QueueKey(workPool: names[entry.pool], workQueue: names[entry.queue]),
+                    deploymentID: entry.deployment == 0 ? nil : names[entry.deployment],
+                    stateName: names[entry.stateName], starts: [entry.start]))
+            }
+        }
+        return groups
+    }
 
     /// Whether a listed run belongs in the ledger at `now`.
     static func isDue(_ run: FlowRun, now: Double) -> Bool {
@@ -81,7 +150,7 @@ public struct DueRunLedger: Sendable {
 
     /// Replaces everything with a complete listing of the due runs at `now`.
     public mutating func replaceAll(with listed: [FlowRun], now: Double) {
-        runs = [:]
+        entries = [:]
         listing = nil
         add(listed, now: now)
         syncedAt = now
@@ -97,17 +166,10 @@ public struct DueRunLedger: Sendable {
         if next == nil { syncedAt = startedAt }
     }
 
-    private mutating func add(_ listed: [FlowRun], now: Double) {
-        for run in listed where Self.isDue(run, now: now) { runs[run.id] = run }
-    }
-
     /// Replaces the runs whose next scheduled start lies in `from...now` with a listing of that window.
     public mutating func replaceWindow(from: Double, through now: Double, with listed: [FlowRun]) {
-        runs = runs.filter { _, run in
-            guard let start = run.nextScheduledStartTime else { return false }
-            return start < from || start > now
-        }
-        for run in listed where Self.isDue(run, now: now) { runs[run.id] = run }
+        entries = entries.filter { _, entry in entry.start < from || entry.start > now }
+        add(listed, now: now)
         syncedAt = now
     }
 
@@ -115,31 +177,141 @@ public struct DueRunLedger: Sendable {
     /// is no longer due is dropped; one that is due again is updated. Unknown runs are ignored:
     /// the window listing and the checks find new due runs.
     public mutating func apply(departures seen: [FlowRun], now: Double) {
-        for run in seen where runs[run.id] != nil {
-            runs[run.id] = Self.isDue(run, now: now) ? run : nil
+        for run in seen {
+            let id = RunID(run.id)
+            guard entries[id] != nil else { continue }
+            if Self.isDue(run, now: now) { entries[id] = entry(run) } else { entries[id] = nil }
         }
     }
 
     /// How many known due runs are in a name group, in one queue or (nil) in all.
     public func count(in group: NameGroup, queue: QueueKey? = nil) -> Int {
-        runs.values.reduce(0) { total, run in
-            NameGroup(stateName: run.stateName) == group && (queue == nil || run.queueKey == queue) ? total + 1 : total
+        let groupNames = groupNameIndexes()
+        return entries.values.reduce(0) { total, entry in
+            guard groupNames[Int(entry.stateName)] == group else { return total }
+            guard let queue else { return total + 1 }
+            return names[entry.pool] == queue.workPool && names[entry.queue] == queue.workQueue ? total + 1 : total
         }
     }
 
     /// Known due runs per queue, in one name group.
     public func countsByQueue(in group: NameGroup) -> [QueueKey: Int] {
-        runs.values.reduce(into: [:]) { counts, run in
-            if NameGroup(stateName: run.stateName) == group { counts[run.queueKey, default: 0] += 1 }
+        let groupNames = groupNameIndexes()
+        var byIndexes: [UInt64: Int] = [:]
+        for entry in entries.values where groupNames[Int(entry.stateName)] == group {
+            byIndexes[UInt64(entry.pool) << 32 | UInt64(entry.queue), default: 0] += 1
         }
+        var counts: [QueueKey: Int] = [:]
+        for (key, count) in byIndexes {
+            counts[QueueKey(workPool: names[UInt32(key >> 32)], workQueue: names[UInt32(key & 0xFFFF_FFFF)]), default: 0] += count
+        }
+        return counts
     }
 
     /// Replaces the known runs of one name group (in one queue, or with nil in all) with a listing of
     /// that group. A listed run known under another group or queue moves.
     public mutating func replace(_ group: NameGroup, queue: QueueKey?, with listed: [FlowRun], now: Double) {
-        runs = runs.filter { _, run in
-            NameGroup(stateName: run.stateName) != group || (queue != nil && run.queueKey != queue)
+        let groupNames = groupNameIndexes()
+        entries = entries.filter { _, entry in
+            guard groupNames[Int(entry.stateName)] == group else { return true }
+            guard let queue else { return false }
+            return names[entry.pool] != queue.workPool || names[entry.queue] != queue.workQueue
         }
-        for run in listed where Self.isDue(run, now: now) { runs[run.id] = run }
+        add(listed, now: now)
+    }
+
+    // MARK: Storage
+
+    private mutating func add(_ listed: [FlowRun], now: Double) {
+        for run in listed where Self.isDue(run, now: now) { entries[RunID(run.id)] = entry(run) }
+    }
+
+    private mutating func entry(_ run: FlowRun) -> Entry {
+        let queue = run.queueKey
+        return Entry(
+            pool: names.index(queue.workPool), queue: names.index(queue.workQueue),
+            deployment: run.deploymentID.map { names.index($0) } ?? 0, stateName: names.index(run.stateName ?? ""),
+            start: run.nextScheduledStartTime ?? 0)
+    }
+
+    private func dueRun(_ id: RunID, _ entry: Entry) -> DueRun {
+        DueRun(
+            id: id.description, queue: QueueKey(workPool: names[entry.pool], workQueue: names[entry.queue]),
+            deploymentID: entry.deployment == 0 ? nil : names[entry.deployment], stateName: names[entry.stateName],
+            nextScheduledStartTime: entry.start)
+    }
+
+    /// The name group of every name index (most are pool or queue names, which no run has as a state name).
+    private func groupNameIndexes() -> [NameGroup] {
+        names.all.map { NameGroup(stateName: $0) }
+    }
+}
+
+/// The distinct names of a ledger (pools, queues, deployment ids, state names), each stored once.
+/// Index 0 is reserved for "none".
+private struct NameTable: Sendable {
+    private(set) var all: [String] = [""]
+    private var indexes: [String: UInt32] = ["": 0]
+
+    subscript(index: UInt32) -> String { all[Int(index)] }
+
+    mutating func index(_ name: String) -> UInt32 {
+        if let index = indexes[name] { return index }
+        let index = UInt32(all.count)
+        all.append(name)
+        indexes[name] = index
+        return index
+    }
+}
+
+/// A flow run id: a UUID as two 64-bit halves, or any other text as it is.
+private enum RunID: Hashable, Sendable, CustomStringConvertible {
+    case uuid(UInt64, UInt64)
+    case text(String)
+
+    init(_ id: String) {
+        var digits: [UInt8] = []
+        digits.reserveCapacity(32)
+        let utf8 = id.utf8
+        guard utf8.count == 36 else {
+            self = .text(id)
+            return
+        }
+        for (offset, byte) in utf8.enumerated() {
+            if offset == 8 || offset == 13 || offset == 18 || offset == 23 {
+                guard byte == UInt8(ascii: "-") else {
+                    self = .text(id)
+                    return
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digits.append(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digits.append(byte - UInt8(ascii: "a") + 10)
+            default:
+                // Upper case or not hex: kept as text, so that the id reads back exactly as given.
+                self = .text(id)
+                return
+            }
+        }
+        let high = digits[0..<16].reduce(UInt64(0)) { $0 << 4 | UInt64($1) }
+        let low = digits[16..<32].reduce(UInt64(0)) { $0 << 4 | UInt64($1) }
+        self = .uuid(high, low)
+    }
+
+    var description: String {
+        switch self {
+        case .text(let text): return text
+        case .uuid(let high, let low):
+            let hex = Self.hex(high, 16) + Self.hex(low, 16)
+            let characters = Array(hex)
+            return String(characters[0..<8]) + "-" + String(characters[8..<12]) + "-" + String(characters[12..<16]) + "-"
+                + String(characters[16..<20]) + "-" + String(characters[20..<32])
+        }
+    }
+
+    private static func hex(_ value: UInt64, _ width: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: width - text.count) + text
     }
 }

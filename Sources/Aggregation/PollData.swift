@@ -31,6 +31,9 @@ public struct PollData: Sendable {
     public var flowNames: [String: String]
     /// Runs that are due or in flight: SCHEDULED with a past start, PENDING, RUNNING, PAUSED, CANCELLING.
     public var activeRuns: [FlowRun]
+    /// More due SCHEDULED runs, as the poller keeps them between polls. None of them may be in
+    /// ``activeRuns`` too: the poller drops the runs it sees in flight from the ledger first.
+    public var dueRuns: DueRunLedger
     /// Counts of SCHEDULED runs with a future start, per queue.
     public var upcomingRuns: [QueueKey: Int]
     /// Runs that finished since the history's window start (may repeat earlier ones).
@@ -41,7 +44,8 @@ public struct PollData: Sendable {
     public init(
         serverVersion: String? = nil, apiVersion: String? = nil, workPools: [WorkPool] = [],
         workQueues: [WorkQueue] = [], workers: [String: [Worker]] = [:], deployments: [Deployment] = [],
-        flowNames: [String: String] = [:], activeRuns: [FlowRun] = [], upcomingRuns: [QueueKey: Int] = [:],
+        flowNames: [String: String] = [:], activeRuns: [FlowRun] = [], dueRuns: DueRunLedger = DueRunLedger(),
+        upcomingRuns: [QueueKey: Int] = [:],
         finishedRuns: [FlowRun] = [], startedRuns: [FlowRun] = []
     ) {
         self.serverVersion = serverVersion
@@ -52,6 +56,7 @@ public struct PollData: Sendable {
         self.deployments = deployments
         self.flowNames = flowNames
         self.activeRuns = activeRuns
+        self.dueRuns = dueRuns
         self.upcomingRuns = upcomingRuns
         self.finishedRuns = finishedRuns
         self.startedRuns = startedRuns

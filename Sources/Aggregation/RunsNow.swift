@@ -40,6 +40,14 @@ struct RunsNow {
             maxRunning[queue] = 0
         }
 
+        func observeScheduled(_ key: Scope.RunKey, scheduled: Double) {
+            let overdue = now - scheduled
+            guard overdue > settings.lateAfter else { return }
+            late[key, default: 0] += 1
+            lateness[key.queue, default: Histogram(upperBounds: settings.latenessBuckets)].observe(overdue)
+            maxLateness[key.queue] = max(maxLateness[key.queue] ?? 0, overdue)
+        }
+
         var seen: Set<String> = []
         for run in data.activeRuns {
             guard let type = run.stateType, StateType.nonTerminal.contains(type), seen.insert(run.id).inserted else { continue }
@@ -49,18 +57,21 @@ struct RunsNow {
             states[StateKey(run: key, stateType: type, stateName: run.stateName ?? ""), default: 0] += 1
 
             if type == .scheduled, let scheduled = run.nextScheduledStartTime ?? run.expectedStartTime {
-                let overdue = now - scheduled
-                if overdue > settings.lateAfter {
-                    late[key, default: 0] += 1
-                    lateness[queue, default: Histogram(upperBounds: settings.latenessBuckets)].observe(overdue)
-                    maxLateness[queue] = max(maxLateness[queue] ?? 0, overdue)
-                }
+                observeScheduled(key, scheduled: scheduled)
             }
             if type == .running, let start = run.startTime {
                 let elapsed = max(0, now - start)
                 running[queue, default: Histogram(upperBounds: settings.runningBuckets)].observe(elapsed)
                 maxRunning[queue] = max(maxRunning[queue] ?? 0, elapsed)
             }
+        }
+        // The ledger's due runs, a group at a time (the poller drops in-flight runs from it first).
+        for group in data.dueRuns.groups() {
+            var deployment = ""
+            if settings.includeDeploymentLabel, let id = group.deploymentID { deployment = names[id] ?? id }
+            let key = Scope.RunKey(queue: group.queue, deployment: deployment)
+            states[StateKey(run: key, stateType: .scheduled, stateName: group.stateName), default: 0] += group.starts.count
+            for start in group.starts { observeScheduled(key, scheduled: start) }
         }
 
         var runs = MetricFamily(

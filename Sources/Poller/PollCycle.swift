@@ -16,7 +16,8 @@ struct CollectedData: Sendable {
     var dueRuns = DueRunLedger()
 
     /// The data for aggregation: every last good output, restricted to the selected work pools.
-    /// Active runs are the in-flight runs and the due runs of the ledger.
+    /// Active runs are the in-flight runs and the due runs of the ledger (listed within the
+    /// selection's scopes already).
     func pollData(selection: WorkPoolSelection) -> PollData {
         let deployments = deployments?.deployments ?? []
         return PollData(
@@ -26,7 +27,7 @@ struct CollectedData: Sendable {
             workers: workers ?? [:],
             deployments: deployments.filter { selection.includes($0.workPoolName ?? "") },
             flowNames: self.deployments?.flowNames ?? [:],
-            activeRuns: ((inFlightRuns ?? []) + dueRuns.runs.values).filter { selection.includes($0.workPoolName ?? "") },
+            activeRuns: (inFlightRuns ?? []).filter { selection.includes($0.workPoolName ?? "") }, dueRuns: dueRuns,
             upcomingRuns: upcomingRuns ?? [:])
     }
 }
@@ -113,7 +114,7 @@ struct PollCycle {
                 collected.inFlightRuns = inFlightRuns
             case .success(let result):
                 collected.dueRuns = result.ledger
-                active.error = .listingDueRuns(listed: result.ledger.runs.count)
+                active.error = .listingDueRuns(listed: result.ledger.count)
             case .failure(let error):
                 active.error = CollectorError.api(error)
             }

@@ -208,7 +208,7 @@ public actor Poller {
             "poll finished",
             metadata: [
                 "collectors_failed": "\(result.outcomes.count - succeeded)", "duration_seconds": "\(lastPollDuration)",
-                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)", "due_runs": "\(collected.dueRuns.runs.count)",
+                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)", "due_runs": "\(collected.dueRuns.count)",
             ])
         return PollReport(
             success: complete, skipped: false, error: apiErrors.first, duration: lastPollDuration,

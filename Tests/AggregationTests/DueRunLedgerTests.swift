@@ -19,7 +19,7 @@ struct DueRunLedgerTests {
         var running = due("running", at: 500)
         running.stateType = .running
         ledger.replaceAll(with: [due("old", at: 100), due("recent", at: 900, "Scheduled"), future, running], now: 1_000)
-        #expect(Set(ledger.runs.keys) == ["old", "recent"])
+        #expect(Set(ledger.ids) == ["old", "recent"])
         #expect(ledger.syncedAt == 1_000)
         #expect(ledger.count(in: .late) == 1)
         #expect(ledger.count(in: .scheduled) == 1)
@@ -31,8 +31,8 @@ struct DueRunLedgerTests {
         ledger.replaceAll(with: [due("old", at: 100), due("in-window-gone", at: 950), due("in-window-stays", at: 960, "Scheduled")], now: 1_000)
         // The listing of 900...1030: one run left the window (deleted or started), one was renamed Late, one is new.
         ledger.replaceWindow(from: 900, through: 1_030, with: [due("in-window-stays", at: 960, "Late"), due("new", at: 1_020)])
-        #expect(Set(ledger.runs.keys) == ["old", "in-window-stays", "new"])
-        #expect(ledger.runs["in-window-stays"]?.stateName == "Late")
+        #expect(Set(ledger.ids) == ["old", "in-window-stays", "new"])
+        #expect(ledger.run(id: "in-window-stays")?.stateName == "Late")
         #expect(ledger.count(in: .late) == 3)
         #expect(ledger.syncedAt == 1_030)
     }
@@ -49,8 +49,8 @@ struct DueRunLedgerTests {
         var unknown = due("unknown", at: 100)
         unknown.stateType = .running
         ledger.apply(departures: [started, cancelled, again, unknown], now: 1_000)
-        #expect(Set(ledger.runs.keys) == ["again", "stays"])
-        #expect(ledger.runs["again"]?.stateName == "AwaitingRetry")
+        #expect(Set(ledger.ids) == ["again", "stays"])
+        #expect(ledger.run(id: "again")?.stateName == "AwaitingRetry")
         #expect(ledger.count(in: .other) == 1)
     }
 
@@ -65,7 +65,7 @@ struct DueRunLedgerTests {
         #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
         // Queue a's Late runs listed again: one was deleted, and a run known as Scheduled is Late now.
         ledger.replace(.late, queue: queueA, with: [due("a-late", at: 110), due("a-scheduled", at: 120)], now: 1_000)
-        #expect(Set(ledger.runs.keys) == ["a-late", "a-scheduled", "b-late"])
+        #expect(Set(ledger.ids) == ["a-late", "a-scheduled", "b-late"])
         #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
         #expect(ledger.count(in: .scheduled) == 0)
     }
@@ -74,5 +74,38 @@ struct DueRunLedgerTests {
                       ("AwaitingConcurrencySlot", .other), ("My custom name", .other)])
     func stateNamesFallIntoGroups(name: String, group: DueRunLedger.NameGroup) {
         #expect(DueRunLedger.NameGroup(stateName: name) == group)
+    }
+}
+
+@Suite("Due-run ledger storage")
+struct DueRunLedgerStorageTests {
+    @Test(arguments: ["e1824c22-a53b-494f-a715-edae75aedadf", "00000000-0000-0000-0000-000000000000", "E1824C22-A53B-494F-A715-EDAE75AEDADF",
+                      "not-a-uuid", "", "e1824c22-a53b-494f-a715-edae75aedadz"])
+    func idsReadBackExactly(id: String) {
+        var ledger = DueRunLedger()
+        ledger.replaceAll(with: [due(id, at: 100)], now: 1_000)
+        #expect(ledger.ids == [id])
+        #expect(ledger.contains(id: id))
+        #expect(ledger.run(id: id)?.id == id)
+    }
+
+    @Test func groupsHoldEveryRunOnce() {
+        var ledger = DueRunLedger()
+        var adhoc = due("adhoc", at: 300, "Scheduled", queue: .none)
+        adhoc.deploymentID = nil
+        var deployed = due("a2", at: 200)
+        deployed.deploymentID = "dep-1"
+        ledger.replaceAll(with: [due("a1", at: 100), deployed, due("b1", at: 150, queue: queueB), adhoc], now: 1_000)
+        let groups = ledger.groups()
+        #expect(groups.map(\.starts.count).reduce(0, +) == 4)
+        let byQueue = Dictionary(grouping: groups, by: \.queue)
+        #expect(byQueue[queueA]?.count == 2)
+        #expect(byQueue[queueA]?.first { $0.deploymentID == "dep-1" }?.starts == [200])
+        #expect(byQueue[queueA]?.first { $0.deploymentID == nil }?.starts == [100])
+        #expect(byQueue[.none]?.first?.stateName == "Scheduled")
+        #expect(byQueue[.none]?.first?.deploymentID == nil)
+        let run = ledger.run(id: "a2")
+        #expect(run?.id == "a2" && run?.queue == queueA && run?.deploymentID == "dep-1")
+        #expect(run?.stateName == "Late" && run?.nextScheduledStartTime == 200)
     }
 }

@@ -147,7 +147,7 @@ struct DueRunSyncTests {
             let before = fake.requests.count
             let result = try await sync.synced(ledger, departures: [])
             ledger = result.ledger
-            listed.append(ledger.runs.count)
+            listed.append(ledger.count)
             requests.append(fake.requests.count - before)
             if result.complete { break }
             #expect(ledger.syncedAt == nil)
@@ -158,6 +158,6 @@ struct DueRunSyncTests {
         #expect(requests == [2, 2, 5])
         #expect(ledger.syncedAt == firstPoll)
         #expect(ledger.listing == nil)
-        #expect(Set(ledger.runs.keys) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))
+        #expect(Set(ledger.ids) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))
     }
 }
