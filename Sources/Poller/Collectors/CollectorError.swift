@@ -34,12 +34,9 @@ public enum CollectorError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// What makes two failures the same cause, so that a cause is logged once: the reason and,
-    /// for an API error, the endpoint.
-    var cause: String {
-        if case .api(let error) = self { return "\(error.reason) \(error.endpoint)" }
-        return reason
-    }
+    /// What makes two failures of one collector the same cause, so that a cause is logged once:
+    /// its reason (a collector that calls two endpoints and fails on either is one cause).
+    var cause: String { reason }
 
     /// The API error, when there is one.
     public var apiError: PrefectAPIError? {
