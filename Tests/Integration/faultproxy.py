@@ -21,7 +21,12 @@ switched at any time while the exporter runs; it applies to requests whose path 
                                                    go out as \\udXXX escapes); bytes are sent as they are
     proxy.refuse() / proxy.restore()               close the listener (connection refused) / reopen it
 
-``proxy.requests`` records recent requests (time, method, path, fault, headers). The proxy is bounded: at
+Every fault also takes ``request_body``: a regular expression (str or compiled) searched in the
+request body, decoded as UTF-8; the fault then applies only to requests whose path matches
+``paths`` AND whose body matches (e.g. to fail only the ``/flow_runs/filter`` calls that filter on
+``end_time``): ``proxy.set("status", status=500, paths=r"/flow_runs/filter", request_body=r'"end_time"')``.
+
+``proxy.requests`` records recent requests (time, method, path, fault, headers, body). The proxy is bounded: at
 most ``max_connections`` client connections at once (more are closed at once), every socket
 has a timeout, and a held (black-holed or trickled) connection is released when the fault
 changes or after ``max_hold`` seconds. Everything binds 127.0.0.1 only.
@@ -63,10 +68,12 @@ class Fault:
     interval: float = 0.5
     size: int = 50 << 20
     rewrite: Callable[[str, Any], Any] | None = None
+    request_body: re.Pattern | None = None
     generation: int = 0
 
-    def applies_to(self, target: str) -> bool:
-        return self.kind != "pass" and (self.paths is None or self.paths.search(target) is not None)
+    def applies_to(self, target: str, body: bytes = b"") -> bool:
+        return (self.kind != "pass" and (self.paths is None or self.paths.search(target) is not None)
+                and (self.request_body is None or self.request_body.search(body.decode("utf-8", "replace")) is not None))
 
 
 @dataclass
@@ -76,6 +83,7 @@ class SeenRequest:
     path: str
     fault: str
     headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
 
 
 class FaultProxy:
@@ -109,9 +117,13 @@ class FaultProxy:
         """Switches the fault; connections held by the previous one are closed."""
         if kind not in _FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {sorted(_FAULTS)}")
+        request_body = options.pop("request_body", None)
+        if isinstance(request_body, str):
+            request_body = re.compile(request_body, re.S)
         with self._lock:
             generation = self._fault.generation + 1
-            self._fault = Fault(kind=kind, paths=re.compile(paths) if paths else None, generation=generation, **options)
+            self._fault = Fault(kind=kind, paths=re.compile(paths) if paths else None, generation=generation,
+                                request_body=request_body, **options)
             self._changed.notify_all()
 
     def clear(self) -> None:
@@ -131,6 +143,12 @@ class FaultProxy:
             self._fault = dataclasses.replace(self._fault, generation=self._fault.generation + 1)
             self._changed.notify_all()
         if listener is not None:
+            # shutdown() first: on Linux, close() alone leaves a socket that another thread is
+            # blocked in accept() on listening, and connections would still be accepted.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         for c in clients:
             _hard_close(c)
@@ -185,9 +203,9 @@ class FaultProxy:
                     return
                 method, target, headers, body = request
                 fault = self.fault
-                applied = fault.kind if fault.applies_to(target) else "pass"
+                applied = fault.kind if fault.applies_to(target, body) else "pass"
                 with self._lock:
-                    self.requests.append(SeenRequest(time.time(), method, target, applied, headers))
+                    self.requests.append(SeenRequest(time.time(), method, target, applied, headers, body[:4096]))
                     if len(self.requests) > 20000:  # bounded: keep the recent half
                         del self.requests[:10000]
                 if applied == "reset":
