@@ -6,8 +6,8 @@ public import PrefectAPI
 /// The ledger is pure bookkeeping; `DueRunSync` in the Poller asks Prefect. Each poll it lists
 /// the runs that became due recently (``replaceWindow(from:through:with:)``), forgets runs that
 /// show up in the in-flight or finished queries (``apply(departures:now:)``), and compares its
-/// counts per state-name group with Prefect's (``count(in:queue:)``); only a group that disagrees
-/// is listed again, one work queue at a time (``replace(_:queue:with:)``).
+/// counts with Prefect's (``count(in:)`` over a ``Slice``); a slice that disagrees is narrowed
+/// down and only the part that disagrees is listed again (``replace(_:with:now:)``).
 ///
 /// A pile can hold 100,000 runs, so each is kept compact: its id as 16 bytes (Prefect's ids are
 /// UUIDs), its pool, queue, deployment and state name as indexes into a table of distinct names,
@@ -97,11 +97,6 @@ public struct DueRunLedger: Sendable {
     public private(set) var syncedAt: Double?
     /// A first listing in progress; nil before it starts and once it is complete.
     public private(set) var listing: Listing?
-    /// Groups whose count disagreed with Prefect's at the last check. A disagreement can be a race
-    /// (a run started between two requests of the poll), which the next poll's queries resolve;
-    /// a group that still disagrees at the next check is listed again.
-    public var disagreeing: Set<NameGroup> = []
-
     public init() {}
 
     /// How many due runs the ledger holds.
@@ -184,41 +179,64 @@ public struct DueRunLedger: Sendable {
         }
     }
 
-    /// How many known due runs are in a name group, in one queue or (nil) in all.
-    public func count(in group: NameGroup, queue: QueueKey? = nil) -> Int {
-        let groupNames = groupNameIndexes()
-        return entries.values.reduce(0) { total, entry in
-            guard groupNames[Int(entry.stateName)] == group else { return total }
-            guard let queue else { return total + 1 }
-            return names[entry.pool] == queue.workPool && names[entry.queue] == queue.workQueue ? total + 1 : total
+    /// A part of the due set that the checks count and, when the count disagrees, list again: the
+    /// runs of a name group (nil: every group), of some deployments (nil: with or without one),
+    /// whose next scheduled start lies in `from...through` (microseconds, as Prefect stores them).
+    public struct Slice: Sendable, Equatable {
+        public var group: NameGroup?
+        public var deploymentIDs: Set<String>?
+        public var from: Double?
+        public var through: Double
+
+        public init(group: NameGroup? = nil, deploymentIDs: Set<String>? = nil, from: Double? = nil, through: Double) {
+            self.group = group
+            self.deploymentIDs = deploymentIDs
+            self.from = from
+            self.through = through
         }
     }
 
-    /// Known due runs per queue, in one name group.
-    public func countsByQueue(in group: NameGroup) -> [QueueKey: Int] {
-        let groupNames = groupNameIndexes()
-        var byIndexes: [UInt64: Int] = [:]
-        for entry in entries.values where groupNames[Int(entry.stateName)] == group {
-            byIndexes[UInt64(entry.pool) << 32 | UInt64(entry.queue), default: 0] += 1
-        }
-        var counts: [QueueKey: Int] = [:]
-        for (key, count) in byIndexes {
-            counts[QueueKey(workPool: names[UInt32(key >> 32)], workQueue: names[UInt32(key & 0xFFFF_FFFF)]), default: 0] += count
-        }
-        return counts
+    /// How many known due runs are in a slice.
+    public func count(in slice: Slice) -> Int {
+        let matches = matcher(slice)
+        return entries.values.reduce(0) { matches($1) ? $0 + 1 : $0 }
     }
 
-    /// Replaces the known runs of one name group (in one queue, or with nil in all) with a listing of
-    /// that group. A listed run known under another group or queue moves.
-    public mutating func replace(_ group: NameGroup, queue: QueueKey?, with listed: [FlowRun], now: Double) {
-        let groupNames = groupNameIndexes()
-        entries = entries.filter { _, entry in
-            guard groupNames[Int(entry.stateName)] == group else { return true }
-            guard let queue else { return false }
-            return names[entry.pool] != queue.workPool || names[entry.queue] != queue.workQueue
-        }
+    /// The next scheduled starts of the known due runs in a slice, sorted.
+    public func starts(in slice: Slice) -> [Double] {
+        let matches = matcher(slice)
+        return entries.values.filter(matches).map(\.start).sorted()
+    }
+
+    /// The distinct deployment ids of the known due runs.
+    public var deploymentIDs: Set<String> {
+        Set(entries.values.compactMap { $0.deployment == 0 ? nil : names[$0.deployment] })
+    }
+
+    /// Replaces the known runs of a slice with a listing of it.
+    public mutating func replace(_ slice: Slice, with listed: [FlowRun], now: Double) {
+        let matches = matcher(slice)
+        entries = entries.filter { !matches($0.value) }
         add(listed, now: now)
     }
+
+    /// A predicate on entries for a slice, comparing times in whole microseconds as Prefect does.
+    private func matcher(_ slice: Slice) -> (Entry) -> Bool {
+        let groupNames = names.all.map { NameGroup(stateName: $0) }
+        var deploymentIndexes: Set<UInt32>?
+        if let ids = slice.deploymentIDs { deploymentIndexes = Set(ids.compactMap { names.existingIndex($0) }) }
+        let from = slice.from.map(Self.microseconds) ?? Int64.min
+        let through = Self.microseconds(slice.through)
+        return { entry in
+            if let group = slice.group, groupNames[Int(entry.stateName)] != group { return false }
+            if let deploymentIndexes, entry.deployment == 0 || !deploymentIndexes.contains(entry.deployment) { return false }
+            let start = Self.microseconds(entry.start)
+            return start >= from && start <= through
+        }
+    }
+
+    /// Seconds as whole microseconds, rounded as `PrefectTimestamp.format` rounds them.
+    static func microseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1_000_000).rounded()) }
 
     // MARK: Storage
 
@@ -241,10 +259,6 @@ public struct DueRunLedger: Sendable {
             nextScheduledStartTime: entry.start)
     }
 
-    /// The name group of every name index (most are pool or queue names, which no run has as a state name).
-    private func groupNameIndexes() -> [NameGroup] {
-        names.all.map { NameGroup(stateName: $0) }
-    }
 }
 
 /// The distinct names of a ledger (pools, queues, deployment ids, state names), each stored once.
@@ -254,6 +268,8 @@ private struct NameTable: Sendable {
     private var indexes: [String: UInt32] = ["": 0]
 
     subscript(index: UInt32) -> String { all[Int(index)] }
+
+    func existingIndex(_ name: String) -> UInt32? { indexes[name] }
 
     mutating func index(_ name: String) -> UInt32 {
         if let index = indexes[name] { return index }

@@ -101,7 +101,7 @@ struct PollCycle {
         if case .success(let value) = phaseTwo.2.result { history = value }
         if case .success(let inFlightRuns) = phaseTwo.3.result {
             let start = DispatchTime.now().uptimeNanoseconds
-            let sync = DueRunSync(context: scoped, queues: queueList.map { Self.queueFilters($0, selection) }, overlap: dueRunOverlap)
+            let sync = DueRunSync(context: scoped, overlap: dueRunOverlap)
             let departures = inFlightRuns + (history.map { $0.finished + $0.started } ?? [])
             let ledger = collected.dueRuns
             let synced: Swift.Result<(ledger: DueRunLedger, complete: Bool), PrefectAPIError> = await capture {
@@ -139,16 +139,6 @@ struct PollCycle {
         queues.compactMap { queue in
             queue.workPoolName.map { UpcomingFlowRunCollector.Queue(key: QueueKey(workPool: $0, workQueue: queue.name), id: queue.id) }
         }
-    }
-
-    /// How to filter due runs on each known queue, for the due-run checks.
-    private static func queueFilters(
-        _ queues: [WorkQueue], _ selection: WorkPoolSelection
-    ) -> [QueueKey: FlowRunQueries.QueueFilter] {
-        var filters: [QueueKey: FlowRunQueries.QueueFilter] = [:]
-        for queue in upcomingQueues(queues) { filters[queue.key] = .id(queue.id) }
-        if selection.includes("") { filters[.none] = .withoutQueue }
-        return filters
     }
 
     /// Why phase two should not send a request: Prefect answered with `Retry-After`, or every

@@ -7,8 +7,8 @@ private let queueB = QueueKey(workPool: "pool", workQueue: "b")
 
 private func due(_ id: String, at start: Double, _ name: String = "Late", queue: QueueKey = queueA) -> FlowRun {
     FlowRun(
-        id: id, workPoolName: queue.workPool, workQueueName: queue.workQueue, stateType: .scheduled, stateName: name,
-        expectedStartTime: start, nextScheduledStartTime: start)
+        id: id, deploymentID: "dep-1", workPoolName: queue.workPool, workQueueName: queue.workQueue, stateType: .scheduled,
+        stateName: name, expectedStartTime: start, nextScheduledStartTime: start)
 }
 
 @Suite("Due-run ledger")
@@ -21,9 +21,9 @@ struct DueRunLedgerTests {
         ledger.replaceAll(with: [due("old", at: 100), due("recent", at: 900, "Scheduled"), future, running], now: 1_000)
         #expect(Set(ledger.ids) == ["old", "recent"])
         #expect(ledger.syncedAt == 1_000)
-        #expect(ledger.count(in: .late) == 1)
-        #expect(ledger.count(in: .scheduled) == 1)
-        #expect(ledger.count(in: .other) == 0)
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .late, through: 5_000)) == 1)
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .scheduled, through: 5_000)) == 1)
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .other, through: 5_000)) == 0)
     }
 
     @Test func aWindowListingReplacesOnlyTheWindow() {
@@ -33,7 +33,7 @@ struct DueRunLedgerTests {
         ledger.replaceWindow(from: 900, through: 1_030, with: [due("in-window-stays", at: 960, "Late"), due("new", at: 1_020)])
         #expect(Set(ledger.ids) == ["old", "in-window-stays", "new"])
         #expect(ledger.run(id: "in-window-stays")?.stateName == "Late")
-        #expect(ledger.count(in: .late) == 3)
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .late, through: 5_000)) == 3)
         #expect(ledger.syncedAt == 1_030)
     }
 
@@ -51,23 +51,29 @@ struct DueRunLedgerTests {
         ledger.apply(departures: [started, cancelled, again, unknown], now: 1_000)
         #expect(Set(ledger.ids) == ["again", "stays"])
         #expect(ledger.run(id: "again")?.stateName == "AwaitingRetry")
-        #expect(ledger.count(in: .other) == 1)
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .other, through: 5_000)) == 1)
     }
 
-    @Test func aGroupIsReplacedInOneQueueOnly() {
+    @Test func aSliceIsCountedAndReplaced() {
         var ledger = DueRunLedger()
+        var other = due("dep2-late", at: 115)
+        other.deploymentID = "dep-2"
         ledger.replaceAll(
             with: [
-                due("a-late-deleted", at: 100), due("a-late", at: 110), due("a-scheduled", at: 120, "Scheduled"),
-                due("b-late", at: 130, queue: queueB),
+                due("late-deleted", at: 100), due("late", at: 110), due("scheduled", at: 120, "Scheduled"), other,
+                due("late-later", at: 500, queue: queueB),
             ],
             now: 1_000)
-        #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
-        // Queue a's Late runs listed again: one was deleted, and a run known as Scheduled is Late now.
-        ledger.replace(.late, queue: queueA, with: [due("a-late", at: 110), due("a-scheduled", at: 120)], now: 1_000)
-        #expect(Set(ledger.ids) == ["a-late", "a-scheduled", "b-late"])
-        #expect(ledger.countsByQueue(in: .late) == [queueA: 2, queueB: 1])
-        #expect(ledger.count(in: .scheduled) == 0)
+        let slice = DueRunLedger.Slice(group: .late, deploymentIDs: ["dep-1"], from: 100, through: 200)
+        #expect(ledger.count(in: slice) == 2)
+        #expect(ledger.starts(in: slice) == [100, 110])
+        // Bounds are inclusive, in whole microseconds.
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .late, from: 110.000_000_4, through: 114.999_998)) == 1)
+        // The slice listed again: one run was deleted, and a run known as Scheduled is Late now.
+        ledger.replace(slice, with: [due("late", at: 110), due("scheduled", at: 120)], now: 1_000)
+        #expect(Set(ledger.ids) == ["late", "scheduled", "dep2-late", "late-later"])
+        #expect(ledger.count(in: DueRunLedger.Slice(group: .scheduled, through: 5_000)) == 0)
+        #expect(ledger.deploymentIDs == ["dep-1", "dep-2"])
     }
 
     @Test(arguments: [("Scheduled", DueRunLedger.NameGroup.scheduled), ("Late", .late), ("AwaitingRetry", .other),
@@ -93,9 +99,9 @@ struct DueRunLedgerStorageTests {
         var ledger = DueRunLedger()
         var adhoc = due("adhoc", at: 300, "Scheduled", queue: .none)
         adhoc.deploymentID = nil
-        var deployed = due("a2", at: 200)
-        deployed.deploymentID = "dep-1"
-        ledger.replaceAll(with: [due("a1", at: 100), deployed, due("b1", at: 150, queue: queueB), adhoc], now: 1_000)
+        var withoutDeployment = due("a1", at: 100)
+        withoutDeployment.deploymentID = nil
+        ledger.replaceAll(with: [withoutDeployment, due("a2", at: 200), due("b1", at: 150, queue: queueB), adhoc], now: 1_000)
         let groups = ledger.groups()
         #expect(groups.map(\.starts.count).reduce(0, +) == 4)
         let byQueue = Dictionary(grouping: groups, by: \.queue)

@@ -97,8 +97,8 @@ struct DueRunSyncTests {
         }.count
     }
 
-    /// Later polls list only the recent window; a deleted old run is found by the checks and, once
-    /// the disagreement is confirmed by a second check, its queue and group are listed again.
+    /// Later polls list only the recent window; a deleted old run is found by the checks, and only
+    /// the slice that disagrees is listed again.
     @Test func aDeletedOldRunIsFoundByTheChecks() async throws {
         let harness = try Harness()
         let late = ["work_pool": "fixture-pool", "work_queue": "default", "deployment": "fixture-flow/fixture-deploy"]
@@ -108,24 +108,50 @@ struct DueRunSyncTests {
         let remaining = harness.fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
         harness.fake.setDueRuns(remaining)
         let before = harness.fake.requests.count
+        let listingsBefore = dueListings(harness)
         families = try await harness.poll(at: firstPoll + 30).snapshot.families
+        #expect(value(families, "prefect_flow_runs_late", late) == 2)
         let windowBodies = harness.fake.requests.dropFirst(before).filter { $0.url.hasSuffix("/flow_runs/filter") }
             .map { String(decoding: $0.body ?? [], as: UTF8.self) }.filter { $0.contains("next_scheduled_start_time") }
-        #expect(windowBodies.count == 1)
-        #expect(windowBodies.allSatisfy { $0.contains(#""after_""#) })
-        // The first disagreement may be a race between two requests: not acted on yet.
-        #expect(value(families, "prefect_flow_runs_late", late) == 3)
-
-        let listingsBefore = dueListings(harness)
-        families = try await harness.poll(at: firstPoll + 60).snapshot.families
-        #expect(value(families, "prefect_flow_runs_late", late) == 2)
-        // The window, then the Late runs of one queue.
+        // The recent window, then the Late runs (two, too few to halve) listed again.
         #expect(dueListings(harness) - listingsBefore == 2)
+        #expect(windowBodies.first?.contains(#""after_""#) == true)
+        #expect(windowBodies.last?.contains(#""any_":["Late"]"#) == true)
 
         let requestsBefore = harness.fake.requests.count
-        families = try await harness.poll(at: firstPoll + 90).snapshot.families
+        families = try await harness.poll(at: firstPoll + 60).snapshot.families
         #expect(value(families, "prefect_flow_runs_late", late) == 2)
-        #expect(harness.fake.requests.count - requestsBefore == 20)
+        #expect(harness.fake.requests.count - requestsBefore == 26)
+    }
+
+    /// A deletion and an addition in one group cancel out in its total; the random slices find it.
+    @Test func aDeletionAndAnAdditionThatCancelOutAreFound() async throws {
+        let fake = try FakePrefect()
+        let client = PrefectClient(configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL), transport: fake)
+        let context = CollectionContext(client: client, now: firstPoll, historyQueryStart: exporterStart)
+        // Random slices that take every deployment (0.1 is below 0.5) and, being below 1/8, end
+        // before every known run: at 08:40:20, between the added run (08:30) and the deleted one
+        // (08:41:26).
+        var sync = DueRunSync(context: context, overlap: 150)
+        sync.random = { 0.1 }
+        var ledger = try await sync.synced(DueRunLedger(), departures: []).ledger
+
+        // One of the two Late runs at 08:41:26 is deleted; another Late run appears at 08:30,
+        // long before the recent window: the Late total is unchanged.
+        var runs = fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
+        var added = try #require(runs.first { $0["state_name"] as? String == "Late" })
+        added["id"] = "0aa1ed00-0000-4000-8000-000000000001"
+        added["next_scheduled_start_time"] = "2026-11-23T08:30:00.000000Z"
+        added["expected_start_time"] = "2026-11-23T08:30:00.000000Z"
+        runs.append(added)
+        fake.setDueRuns(runs)
+
+        let later = CollectionContext(client: client, now: firstPoll + 30, historyQueryStart: exporterStart)
+        var next = DueRunSync(context: later, overlap: 150)
+        next.random = { 0.1 }
+        ledger = try await next.synced(ledger, departures: []).ledger
+        #expect(Set(ledger.ids) == Set(runs.compactMap { $0["id"] as? String }))
+        #expect(ledger.run(id: "0aa1ed00-0000-4000-8000-000000000001")?.stateName == "Late")
     }
 
     /// A pile too large for one poll's page budget is listed over several polls, pages keyed by
@@ -135,7 +161,7 @@ struct DueRunSyncTests {
         let client = PrefectClient(
             configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, pageSize: 1), transport: fake)
         let context = CollectionContext(client: client, now: firstPoll, historyQueryStart: exporterStart)
-        var sync = DueRunSync(context: context, queues: nil, overlap: 150)
+        var sync = DueRunSync(context: context, overlap: 150)
         sync.firstListingPagesPerPoll = 2
 
         // Pages of one run, two per poll. The two Late runs share a start time: after the first,
@@ -154,8 +180,8 @@ struct DueRunSyncTests {
             #expect(ledger.listing?.startedAt == firstPoll)
         }
         #expect(listed == [1, 3, 3])
-        // Two listing pages per poll; the last poll also makes the three checks.
-        #expect(requests == [2, 2, 5])
+        // Two listing pages per poll; the last poll also makes the nine checks.
+        #expect(requests == [2, 2, 11])
         #expect(ledger.syncedAt == firstPoll)
         #expect(ledger.listing == nil)
         #expect(Set(ledger.ids) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))

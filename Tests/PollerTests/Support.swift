@@ -127,6 +127,7 @@ extension FakePrefect {
         let pools = ((filter["work_pools"] as? [String: Any])?["name"] as? [String: [String]])?["any_"]
         let queueIDs = ((filter["work_pool_queues"] as? [String: Any])?["id"] as? [String: [String]])?["any_"]
         let withoutQueue = runFilter["work_queue_name"] != nil
+        let deploymentIDs = (runFilter["deployment_id"] as? [String: [String]])?["any_"]
         return runs.filter { run in
             let name = run["state_name"] as? String ?? ""
             let pool = run["work_pool_name"] as? String
@@ -139,6 +140,7 @@ extension FakePrefect {
             if let notAny = names?["not_any_"], notAny.contains(name) { return false }
             if let pools, !pools.contains(pool ?? "") { return false }
             if withoutQueue, queue != nil { return false }
+            if let deploymentIDs, !deploymentIDs.contains(run["deployment_id"] as? String ?? "") { return false }
             if let queueIDs {
                 let matches = queues.contains { candidate in
                     queueIDs.contains(candidate["id"] as? String ?? "") && candidate["name"] as? String == queue

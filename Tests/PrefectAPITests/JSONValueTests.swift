@@ -90,23 +90,32 @@ struct FlowRunQueriesTests {
             == #"{"flow_runs":{"state":{"type":{"any_":["PENDING","RUNNING","PAUSED","CANCELLING"]}}}}"#)
     }
 
+    // No state-type filter: a run with a next scheduled start is SCHEDULED (Prefect's
+    // SetNextScheduledStartTime), and the filter made Prefect scan a whole pile on SQLite.
     @Test func scheduledDue() {
         #expect(FlowRunQueries.scheduledDue(now: Self.now).serialized
-            == #"{"flow_runs":{"state":{"type":{"any_":["SCHEDULED"]}},"#
-            + #""next_scheduled_start_time":{"before_":"2024-01-02T03:04:05.250000Z"}}}"#)
+            == #"{"flow_runs":{"next_scheduled_start_time":{"before_":"2024-01-02T03:04:05.250000Z"}}}"#)
+    }
+
+    @Test func scheduledDueNarrowed() {
+        #expect(FlowRunQueries.scheduledDue(now: Self.now, from: Self.now - 60, names: ["Late"], workQueue: .id("q1")).serialized
+            == #"{"flow_runs":{"state":{"name":{"any_":["Late"]}},"next_scheduled_start_time":"#
+            + #"{"before_":"2024-01-02T03:04:05.250000Z","after_":"2024-01-02T03:03:05.250000Z"}},"#
+            + #""work_pool_queues":{"id":{"any_":["q1"]}}}"#)
+        #expect(FlowRunQueries.scheduledDue(now: Self.now, excludingNames: ["Scheduled", "Late"], workQueue: .withoutQueue).serialized
+            == #"{"flow_runs":{"state":{"name":{"not_any_":["Scheduled","Late"]}},"next_scheduled_start_time":"#
+            + #"{"before_":"2024-01-02T03:04:05.250000Z"},"work_queue_name":{"is_null_":true}}}"#)
     }
 
     @Test func scheduledUpcomingInOneQueueStartsOneMicrosecondAfterNow() {
         #expect(FlowRunQueries.scheduledUpcoming(now: Self.now, workQueueID: "2d8c-queue-id").serialized
-            == #"{"flow_runs":{"state":{"type":{"any_":["SCHEDULED"]}},"#
-            + #""next_scheduled_start_time":{"after_":"2024-01-02T03:04:05.250001Z"}},"#
+            == #"{"flow_runs":{"next_scheduled_start_time":{"after_":"2024-01-02T03:04:05.250001Z"}},"#
             + #""work_pool_queues":{"id":{"any_":["2d8c-queue-id"]}}}"#)
     }
 
     @Test func scheduledUpcomingWithoutQueueSelectsRunsWithNoQueue() {
         #expect(FlowRunQueries.scheduledUpcoming(now: Self.now, workQueueID: nil).serialized
-            == #"{"flow_runs":{"state":{"type":{"any_":["SCHEDULED"]}},"#
-            + #""next_scheduled_start_time":{"after_":"2024-01-02T03:04:05.250001Z"},"work_queue_name":{"is_null_":true}}}"#)
+            == #"{"flow_runs":{"next_scheduled_start_time":{"after_":"2024-01-02T03:04:05.250001Z"},"work_queue_name":{"is_null_":true}}}"#)
     }
 
     @Test func finishedFiltersOnEndTimeOnly() {

@@ -4,26 +4,29 @@ import PrefectAPI
 /// Brings a ``DueRunLedger`` up to date with Prefect at the poll's time, at a cost bounded by what
 /// changed, not by how many runs are due.
 ///
-/// The first sync lists the whole due set once. Later syncs:
+/// The first sync lists the whole due set once (over several polls for a large pile). Later syncs:
 /// 1. list the runs whose next scheduled start falls in a recent window (since the previous sync,
 ///    reaching back ``overlap`` seconds so that runs renamed Late by Prefect's late-runs service
 ///    are read again);
 /// 2. drop known runs that the in-flight and finished queries of the same poll show elsewhere;
-/// 3. count the due runs per state-name group with `/flow_runs/count` (three requests) and compare;
-/// 4. a group that disagreed at the previous check too (so not a race between two requests) is
-///    counted per work queue, and only the queues that disagree are listed again.
+/// 3. check the rest with `/flow_runs/count`: the due runs of each state-name group, and two
+///    random slices of each group (a random half of the deployments, started before a random
+///    known run). The totals catch a run deleted or added; the random slices catch a deletion and
+///    an addition that cancel out in a total: each slice parts such a pair about half the time, so
+///    six slices a poll find it within a poll or two;
+/// 4. a slice whose count disagrees is halved by start time, one count per step, until the part
+///    that disagrees fits a page or two; only that part is listed again.
 ///
 /// Lists page by next scheduled start (a keyset), not by offset, so a deep pile costs no offset scans.
 struct DueRunSync {
     let context: CollectionContext
-    /// The known work queues (from the last good queue list) and how to filter on each; nil when no
-    /// queue list has been read yet, in which case a disagreeing group is listed whole.
-    let queues: [QueueKey: FlowRunQueries.QueueFilter]?
     /// How far the recent window reaches back before the previous sync, in seconds.
     let overlap: Double
     /// How many pages (of up to 200 runs) the first listing reads per poll. A larger pile is
     /// listed over several polls, so that no poll takes minutes.
     var firstListingPagesPerPoll = 100
+    /// Uniform random numbers in 0..<1 for the random slices; injectable for tests.
+    var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
 
     /// The ledger after this poll, and whether it is complete (false while a first listing of a
     /// large pile goes on over several polls).
@@ -32,7 +35,7 @@ struct DueRunSync {
         let now = context.now
         if let previous = ledger.syncedAt {
             let from = min(previous, now) - overlap
-            let recent = try await listDue(from: from)
+            let recent = try await listDue(DueRunLedger.Slice(from: from, through: now))
             ledger.replaceWindow(from: from, through: now, with: recent)
             ledger.apply(departures: departures, now: now)
         } else {
@@ -41,20 +44,107 @@ struct DueRunSync {
             guard ledger.syncedAt != nil else { return (ledger, false) }
         }
 
-        let groups = DueRunLedger.NameGroup.allCases
-        let serverCounts = try await concurrentMap(groups) { group throws(PrefectAPIError) in
-            try await count(group)
+        // After a repair the totals are counted once more, so that a slice repaired on its own (a
+        // run added) and a deletion elsewhere in its group are both settled within the poll.
+        let totals = DueRunLedger.NameGroup.allCases.map { DueRunLedger.Slice(group: $0, through: now) }
+        var checks = totals + randomSlices(ledger)
+        for _ in 0..<3 {
+            let serverCounts = try await concurrentMap(checks) { slice throws(PrefectAPIError) in try await count(slice) }
+            var repairs = 0
+            for (slice, serverCount) in zip(checks, serverCounts) where serverCount != ledger.count(in: slice) {
+                ledger = try await repaired(ledger, slice: slice, serverCount: serverCount)
+                repairs += 1
+            }
+            guard repairs > 0 else { break }
+            checks = totals
         }
-        var disagreeing: Set<DueRunLedger.NameGroup> = []
-        for (group, serverCount) in zip(groups, serverCounts) where serverCount != ledger.count(in: group) {
-            disagreeing.insert(group)
-        }
-        for group in disagreeing.sorted() where ledger.disagreeing.contains(group) {
-            ledger = try await repaired(ledger, group: group, total: serverCounts[groups.firstIndex(of: group) ?? 0])
-            disagreeing.remove(group)
-        }
-        ledger.disagreeing = disagreeing
         return (ledger, true)
+    }
+
+    /// Two random slices of each group: a random half of the known deployments, with a next
+    /// scheduled start up to a random known run's (a random quantile of the pile), or, one time in
+    /// eight, up to a random time before every known run (to find runs added there).
+    private func randomSlices(_ ledger: DueRunLedger) -> [DueRunLedger.Slice] {
+        let now = context.now
+        let deployments = ledger.deploymentIDs.sorted()
+        let starts = ledger.starts(in: DueRunLedger.Slice(through: now))
+        let oldest = starts.first ?? now
+        var slices: [DueRunLedger.Slice] = []
+        for group in DueRunLedger.NameGroup.allCases {
+            for _ in 0..<2 {
+                var half: Set<String>?
+                if deployments.count > 1 { half = Set(deployments.filter { _ in random() < 0.5 }) }
+                let through: Double
+                if starts.isEmpty || random() < 0.125 {
+                    through = oldest - (now - oldest) * random()
+                } else {
+                    through = starts[min(starts.count - 1, Int(random() * Double(starts.count)))]
+                }
+                slices.append(DueRunLedger.Slice(group: group, deploymentIDs: half, through: through))
+            }
+        }
+        return slices
+    }
+
+    /// Repairs a disagreeing slice one part at a time (see ``repairedPart(_:slice:serverCount:)``),
+    /// counting it again after each, until it agrees; at most 16 parts a poll, the rest next poll.
+    private func repaired(
+        _ ledger: DueRunLedger, slice: DueRunLedger.Slice, serverCount: Int
+    ) async throws(PrefectAPIError) -> DueRunLedger {
+        var ledger = ledger
+        var server = serverCount
+        for _ in 0..<16 where ledger.count(in: slice) != server {
+            ledger = try await repairedPart(ledger, slice: slice, serverCount: server)
+            server = try await count(slice)
+        }
+        return ledger
+    }
+
+    /// Narrows a disagreeing slice down by halving it at the median start time of the known runs
+    /// (one count per step), and lists again only the part that disagrees.
+    private func repairedPart(
+        _ ledger: DueRunLedger, slice: DueRunLedger.Slice, serverCount: Int
+    ) async throws(PrefectAPIError) -> DueRunLedger {
+        var ledger = ledger
+        var slice = slice
+        var server = serverCount
+        let pageSize = context.client.pageSize
+        for _ in 0..<32 {
+            let known = ledger.starts(in: slice)
+            if known.count == server { return ledger }
+            guard server > 0 else {
+                ledger.replace(slice, with: [], now: context.now)
+                return ledger
+            }
+            guard known.count > pageSize || server > 2 * pageSize, let split = Self.split(known) else { break }
+            var lower = slice
+            lower.through = split
+            var upper = slice
+            upper.from = split + 0.000_001
+            let lowerCount = try await count(lower)
+            if lowerCount != ledger.count(in: lower) {
+                (slice, server) = (lower, lowerCount)
+            } else {
+                (slice, server) = (upper, server - lowerCount)
+            }
+        }
+        ledger.replace(slice, with: try await listDue(slice), now: context.now)
+        return ledger
+    }
+
+    /// A time between two known starts near the median, at least two microseconds from both; nil
+    /// when every start is the same.
+    static func split(_ sorted: [Double]) -> Double? {
+        guard sorted.count > 1 else { return nil }
+        let middle = sorted.count / 2
+        for distance in 0..<sorted.count {
+            for index in [middle + distance, middle - distance] where index > 0 && index < sorted.count {
+                if sorted[index] - sorted[index - 1] >= 0.000_002 {
+                    return ((sorted[index - 1] + sorted[index]) / 2 * 1_000_000).rounded(.down) / 1_000_000
+                }
+            }
+        }
+        return nil
     }
 
     /// Lists the whole due set, or as much of it as this poll's page budget allows, scope by scope.
@@ -66,8 +156,9 @@ struct DueRunSync {
         let scopes = context.runScopes
         while position.scope < scopes.count {
             let scope = scopes[position.scope]
+            let everything = DueRunLedger.Slice(through: context.now)
             let result = try await keysetPages(from: position.cursor, offset: position.offset, maxPages: budget) { cursor in
-                FlowRunQueries.restrict(filter(from: cursor), to: scope)
+                FlowRunQueries.restrict(filter(everything, from: cursor), to: scope)
             }
             listed += result.runs
             budget -= result.pages
@@ -83,62 +174,31 @@ struct DueRunSync {
         return ledger
     }
 
-    /// Lists a disagreeing group again: per queue when the queues are known and account for every
-    /// due run of the group, else whole.
-    private func repaired(
-        _ ledger: DueRunLedger, group: DueRunLedger.NameGroup, total: Int
-    ) async throws(PrefectAPIError) -> DueRunLedger {
-        var ledger = ledger
-        let now = context.now
-        let known = ledger.countsByQueue(in: group)
-        guard let queues, Set(known.keys).isSubset(of: queues.keys) else {
-            ledger.replace(group, queue: nil, with: try await listDue(group: group), now: now)
-            return ledger
-        }
-        let keys = queues.keys.sorted()
-        let perQueue = try await concurrentMap(keys) { key throws(PrefectAPIError) in
-            try await count(group, queue: queues[key])
-        }
-        guard perQueue.reduce(0, +) == total else {
-            // Some due runs sit in a queue we do not know (created since the last queue list).
-            ledger.replace(group, queue: nil, with: try await listDue(group: group), now: now)
-            return ledger
-        }
-        for (key, serverCount) in zip(keys, perQueue) where serverCount != known[key, default: 0] {
-            ledger.replace(group, queue: key, with: try await listDue(group: group, queue: queues[key]), now: now)
-        }
-        return ledger
-    }
-
-    private func filter(
-        from: Double? = nil, group: DueRunLedger.NameGroup? = nil, queue: FlowRunQueries.QueueFilter? = nil
-    ) -> JSONValue {
+    private func filter(_ slice: DueRunLedger.Slice, from cursor: Double? = nil) -> JSONValue {
         FlowRunQueries.scheduledDue(
-            now: context.now, from: from, names: group?.names,
-            excludingNames: group == .other ? DueRunLedger.NameGroup.namedGroupNames : nil, workQueue: queue)
+            now: slice.through, from: max(cursor ?? -.infinity, slice.from ?? -.infinity).nonInfinite,
+            names: slice.group?.names,
+            excludingNames: slice.group == .other ? DueRunLedger.NameGroup.namedGroupNames : nil,
+            deploymentIDs: slice.deploymentIDs?.sorted())
     }
 
-    /// The number of due runs of a group, in one queue or in every scope of the poll.
-    private func count(
-        _ group: DueRunLedger.NameGroup, queue: FlowRunQueries.QueueFilter? = nil
-    ) async throws(PrefectAPIError) -> Int {
+    /// The number of due runs in a slice, in every scope of the poll.
+    private func count(_ slice: DueRunLedger.Slice) async throws(PrefectAPIError) -> Int {
+        if slice.deploymentIDs?.isEmpty == true { return 0 }
         let client = context.client
-        if queue != nil { return try await client.countFlowRuns(matching: filter(group: group, queue: queue)) }
-        let body = filter(group: group)
+        let body = filter(slice)
         return try await concurrentMap(context.runScopes) { scope throws(PrefectAPIError) in
             try await client.countFlowRuns(matching: FlowRunQueries.restrict(body, to: scope))
         }.reduce(0, +)
     }
 
-    /// Every due run (from `from` on, of one group, in one queue), in every scope of the poll.
-    private func listDue(
-        from: Double? = nil, group: DueRunLedger.NameGroup? = nil, queue: FlowRunQueries.QueueFilter? = nil
-    ) async throws(PrefectAPIError) -> [FlowRun] {
-        let scopes: [FlowRunQueries.Scope] = queue == nil ? context.runScopes : [.all]
+    /// Every due run of a slice, in every scope of the poll.
+    private func listDue(_ slice: DueRunLedger.Slice) async throws(PrefectAPIError) -> [FlowRun] {
+        if slice.deploymentIDs?.isEmpty == true { return [] }
         var runs: [FlowRun] = []
-        for scope in scopes {
-            runs += try await keysetPages(from: from) { cursor in
-                FlowRunQueries.restrict(filter(from: cursor, group: group, queue: queue), to: scope)
+        for scope in context.runScopes {
+            runs += try await keysetPages(from: slice.from) { cursor in
+                FlowRunQueries.restrict(filter(slice, from: cursor), to: scope)
             }.runs
         }
         return runs
@@ -178,4 +238,9 @@ struct DueRunSync {
         }
         return (runs, maxPages, (cursor, offset))
     }
+}
+
+extension Double {
+    /// nil for an infinity (an open bound).
+    fileprivate var nonInfinite: Double? { isInfinite ? nil : self }
 }
