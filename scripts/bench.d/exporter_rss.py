@@ -5,6 +5,10 @@ with Accept-Encoding: gzip like Prometheus), then reads its memory from /proc an
 from /metrics.
 
   exporter_rss.py --bin PATH --api URL [--seconds 30] [--json OUT] [--label L]
+                  [--min-polls N --max-seconds S] [--metrics-out FILE]
+
+With --min-polls it keeps running after --seconds until N polls that Prefect answered have
+finished (at most --max-seconds in all); --metrics-out keeps the last /metrics page scraped.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def answered(text: str) -> float:
+    """Polls that Prefect answered, from a /metrics page: results success and partial (some collector failed)."""
+    return sum(float(m.group(1)) for m in re.finditer(
+        r'^prefect_exporter_polls_total\{result="(?:success|partial)"\} (\S+)', text, re.M))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True)
@@ -44,6 +54,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--json")
     parser.add_argument("--label", default="")
+    parser.add_argument("--min-polls", type=int, default=0, help="run on until this many polls were answered")
+    parser.add_argument("--max-seconds", type=float, default=0, help="with --min-polls: give up after this long")
+    parser.add_argument("--metrics-out", help="write the last /metrics page scraped to this file")
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -55,10 +68,12 @@ def main() -> None:
                             env=env)  # in our process group: stopping the group stops it too
     try:
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-        deadline = time.monotonic() + args.seconds
+        started = time.monotonic()
+        deadline = started + args.seconds
+        hard_deadline = started + max(args.seconds, args.max_seconds)
         scrapes = 0
         text = ""
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or (answered(text) < args.min_polls and time.monotonic() < hard_deadline):
             try:
                 r = http.get("/metrics", headers={"Accept-Encoding": "gzip"})
                 text, scrapes = r.text, scrapes + 1
@@ -69,12 +84,16 @@ def main() -> None:
             time.sleep(1)
         memory = status(proc.pid)
         cpu = cpu_seconds(proc.pid)
-        polls = sum(float(m.group(1)) for m in re.finditer(r'^prefect_exporter_polls_total\{result="success"\} (\S+)', text, re.M))
-        result = {"seconds": args.seconds, "polls": polls, "scrapes": scrapes, "cpuSeconds": cpu, **memory,
+        elapsed = time.monotonic() - started
+        polls = answered(text)
+        if args.metrics_out:
+            with open(args.metrics_out, "w") as f:
+                f.write(text)
+        result = {"seconds": elapsed, "polls": polls, "scrapes": scrapes, "cpuSeconds": cpu, **memory,
                   "command": " ".join(argv)}
         mib = 1024 * 1024
         print(f"  exporter{args.label}: {' '.join(argv)}")
-        print(f"  exporter{args.label}: after {args.seconds:.0f}s, {polls:.0f} successful polls and {scrapes} scrapes: "
+        print(f"  exporter{args.label}: after {elapsed:.0f}s, {polls:.0f} answered polls and {scrapes} scrapes: "
               f"VmHWM {memory['VmHWM'] / mib:.1f} MiB, VmRSS {memory['VmRSS'] / mib:.1f} MiB "
               f"(anon {memory['RssAnon'] / mib:.1f}, file {memory['RssFile'] / mib:.1f}), CPU {cpu:.2f}s")
         if args.json:

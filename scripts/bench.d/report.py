@@ -123,7 +123,11 @@ def main() -> None:
                 print(f"    {verdict(ours['rps'] >= 0.5 * static['rps'])} >= 50% of the static server: "
                       f"{100 * ours['rps'] / static['rps']:.0f}% ({ours['rps']:.0f} / {static['rps']:.0f} req/s)")
 
-    # -- poll path -------------------------------------------------------------------------
+    poll_path(work, params)
+    pile_up(work)
+
+
+def poll_path(work: Path, params: dict) -> None:
     sizes = [s for s in ("S", "M", "L", "W", "W2") if (work / f"poll-{s}.json").exists()]
     if not sizes:
         return
@@ -185,6 +189,107 @@ def main() -> None:
               f"(interval {flat['intervalSeconds'] * 1e3:.0f} ms): drift over polls {flat['rssWindowStart']}-{flat['polls']} "
               f"{flat['rssDrift'] * 100:+.1f}% (spread {flat['rssSpread'] * 100:.1f}%), from poll 10 "
               f"{flat['rssDriftFromPoll10'] * 100:+.1f}%; RSS at poll {checkpoints}")
+
+
+def median(polls: list[dict], key: str) -> float:
+    return statistics.median(x[key] for x in polls)
+
+
+def listing_polls(per_poll: list[dict]) -> int:
+    """How many polls at the start list the pile: the first, and while the exporter lists a large
+    pile over several polls (its flow_runs_active collector fails with reason listing_due_runs),
+    every poll up to the one that completes the listing. From a driver that does not record
+    failed collectors: every poll up to the last one with more than twice the final poll's requests."""
+    if all("failedCollectors" in x for x in per_poll):
+        for i, x in enumerate(per_poll):
+            if not any(f.startswith("flow_runs_active: listing") for f in x["failedCollectors"]):
+                return i + 1
+        return len(per_poll)
+    final = per_poll[-1]["requests"]
+    heavy = [i for i, x in enumerate(per_poll) if x["requests"] > 2 * final]
+    return max([1] + [i + 1 for i in heavy])
+
+
+PILE_WALL, PILE_REQUESTS, PILE_BYTES, PILE_RSS, PILE_CHANGE = 3.0, 60, 300_000, 40 * MIB, 10.0
+
+
+def pile_up(work: Path) -> None:
+    """Size P (issue 10): a pile-up of overdue runs, at each step of BENCH_PILE_OVERDUE."""
+    try:
+        steps = [s for s in (work / "pile-steps.txt").read_text().strip().split(",") if s]
+    except OSError:
+        return
+    polls = {s: load(work / f"poll-{s}.json") for s in steps}
+    steps = [s for s in steps if polls[s]]
+    if not steps:
+        return
+    seconds = (work / "pile-seconds.txt").read_text().strip() if (work / "pile-seconds.txt").exists() else "?"
+    print()
+    print(f"Pile-up of overdue runs (size P, {seconds}s in all; bytes = response bodies; driver peak = VmHWM of the bench "
+          f"driver). The first poll lists the pile (a large one over the first few polls, 'listing' below, up to the poll "
+          f"that completes it); the others are steady-state polls.")
+    steady_of = {}
+    for step in steps:
+        p, inventory = polls[step], load(work / f"prefect-{step}.json") or {}
+        listing = listing_polls(p["perPoll"])
+        steady_of[step] = p["perPoll"][listing:]
+        print(f"  {step}: {inventory.get('late', '?')} overdue SCHEDULED runs, {inventory.get('runs', '?')} runs in all, "
+              f"pools/queues/deployments {inventory.get('shape', '?')}")
+        for poll in p["perPoll"]:
+            what = ("first poll" if poll["poll"] == 1 else f"listing {poll['poll']}") if poll["poll"] <= listing else f"poll {poll['poll']:>4}"
+            print(f"    {what:<10} requests {poll['requests']:>5}  bytes {poll['bytes']:>9}  wall {poll['wallSeconds']:>8.2f} s  "
+                  f"cpu {poll['cpuSeconds'] * 1e3:>6.0f} ms  driver rss {poll['rssBytes'] / MIB:>5.1f} MiB, "
+                  f"peak {poll['peakRSSBytes'] / MIB:>5.1f} MiB{'' if poll['success'] else '  FAILED'}"
+                  f"{'  partial: ' + ', '.join(poll['failedCollectors']) if poll.get('failedCollectors') else ''}")
+        steady = steady_of[step]
+        if steady:
+            print(f"    steady polls {steady[0]['poll']}-{steady[-1]['poll']}, median / max: requests "
+                  f"{median(steady, 'requests'):.0f} / {max(x['requests'] for x in steady)}, bytes {median(steady, 'bytes'):.0f} / "
+                  f"{max(x['bytes'] for x in steady)}, wall {median(steady, 'wallSeconds'):.2f} / "
+                  f"{max(x['wallSeconds'] for x in steady):.2f} s, cpu {median(steady, 'cpuSeconds') * 1e3:.0f} ms (median); "
+                  f"driver peak RSS {p['peakRSSBytes'] / MIB:.1f} MiB")
+            if len(p["perPoll"]) > listing:
+                print(f"    listing: {listing} poll(s), {sum(x['requests'] for x in p['perPoll'][:listing])} requests, "
+                      f"{sum(x['bytes'] for x in p['perPoll'][:listing]) / 1e6:.1f} MB, "
+                      f"{sum(x['wallSeconds'] for x in p['perPoll'][:listing]):.1f} s in all")
+        else:
+            print(f"    no steady-state poll: every poll of the {p['polls']} still listed the pile (raise BENCH_PILE_POLLS)")
+        e = load(work / f"exporter-{step}.json")
+        if e:
+            print(f"    the real exporter ({e['seconds']:.0f}s, {e['polls']:.0f} answered polls, {e['scrapes']} scrapes): "
+                  f"VmHWM {e['VmHWM'] / MIB:.1f} MiB, VmRSS {e['VmRSS'] / MIB:.1f} MiB = anon {e['RssAnon'] / MIB:.1f} "
+                  f"+ file {e['RssFile'] / MIB:.1f} MiB")
+    print("  targets (per steady-state poll: the worst of the steady polls):")
+    for step in steps:
+        p, e = polls[step], load(work / f"exporter-{step}.json")
+        steady = steady_of[step] or p["perPoll"][-1:]
+        worst_wall = max(x["wallSeconds"] for x in steady)
+        worst_requests = max(x["requests"] for x in steady)
+        worst_bytes = max(x["bytes"] for x in steady)
+        print(f"    {verdict(worst_wall <= PILE_WALL)} {step} wall <= {PILE_WALL:.0f} s: {worst_wall:.2f} s "
+              f"(median {median(steady, 'wallSeconds'):.2f} s; first poll {p['perPoll'][0]['wallSeconds']:.2f} s)")
+        print(f"    {verdict(worst_requests <= PILE_REQUESTS)} {step} requests <= {PILE_REQUESTS}: {worst_requests} "
+              f"(first poll {p['perPoll'][0]['requests']})")
+        print(f"    {verdict(worst_bytes <= PILE_BYTES)} {step} response bytes <= 300 KB: {worst_bytes / 1000:.1f} KB "
+              f"(first poll {p['perPoll'][0]['bytes'] / 1000:.1f} KB)")
+        if e:
+            print(f"    {verdict(e['VmHWM'] <= PILE_RSS)} {step} exporter peak RSS <= 40 MiB: {e['VmHWM'] / MIB:.1f} MiB "
+                  f"(VmHWM of the real exporter over {e['seconds']:.0f}s, first poll included)")
+        check = load(work / f"pile-check-{step}.json")
+        if check:
+            bad = [row[0].strip() for row in check["rows"] if not row[3]]
+            print(f"    {verdict(check['ok'])} {step} late-run series equal Prefect's /flow_runs/count "
+                  f"({check['late']:.0f} late; {len(check['rows'])} checks on the page after the exporter's answered poll "
+                  f"{check.get('polls', 0):.0f}{': differ: ' + ', '.join(bad) if bad else ''})")
+        else:
+            print(f"    MISSED {step} ground-truth check: no result")
+    if len(steps) > 1 and steady_of[steps[0]] and steady_of[steps[-1]]:
+        first, last = steady_of[steps[0]], steady_of[steps[-1]]
+        for key, name in (("requests", "requests"), ("bytes", "bytes")):
+            a, b = median(first, key), median(last, key)
+            change = pct(a, b)
+            print(f"    {verdict(abs(change) <= PILE_CHANGE)} {name} per poll {steps[-1]}/{steps[0]} within 10%: "
+                  f"{b / a if a else float('nan'):.3f} ({a:.0f} -> {b:.0f}, {change:+.1f}%)")
 
 
 if __name__ == "__main__":

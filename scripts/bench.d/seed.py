@@ -14,6 +14,20 @@ Subcommands
                      joins to return `state`), and its times moved back into the past, so it
                      is history: it ended long before any poll's window.
   counts --api URL   run counts by state type, for the log.
+
+Pile-up of overdue runs (size P of scripts/bench, issue 10), on a fresh server of its own:
+  pile      --api URL
+                     5 pools x 4 queues, 50 deployments spread over the 20 queues, and through the
+                     REST API: overdue SCHEDULED "template" runs (10 minutes to 5 days overdue;
+                     state names Late and Scheduled, 2% AwaitingRetry), future SCHEDULED runs
+                     (2 hours to 2 days ahead), RUNNING runs and finished runs.
+  pile-grow --db PATH --overdue N
+                     with the server STOPPED: copies the overdue templates in the SQLite database
+                     until N SCHEDULED runs are overdue. Each copy gets a new id and name, a new
+                     flow_run_state row (state_id, state_type/state_name and the state's
+                     scheduled_time agree), and its own scheduled time, spread uniformly from 10
+                     minutes to 5 days in the past (expected_start_time = next_scheduled_start_time).
+                     Queue, deployment, flow and state name are the template's.
 """
 
 from __future__ import annotations
@@ -221,6 +235,123 @@ def grow(args: argparse.Namespace) -> None:
           f"({time.monotonic() - started:.1f}s)")
 
 
+# Seconds overdue, at the time of seeding. At least 10 minutes: every run is late (--prefect.late-after
+# is 15s), and none is in the window that the exporter lists again each poll (the last 120 s plus
+# the poll interval), at any step, so that two steps differ only by the size of the pile.
+PILE_MIN_OVERDUE = 600.0
+PILE_MAX_OVERDUE = 5 * 86400.0
+PILE_COPY = "pile-copy-"
+
+
+def pile_overdue(n: int) -> float:
+    """Seconds overdue of the n-th pile run: a low-discrepancy sequence, uniform over 10 minutes..5 days."""
+    u = ((n + 0.5) * 0.6180339887498949) % 1.0
+    return PILE_MIN_OVERDUE + u * (PILE_MAX_OVERDUE - PILE_MIN_OVERDUE)
+
+
+def pile_state_name(n: int) -> str:
+    """Late for most (Prefect's late-runs service renames overdue Scheduled runs), Scheduled for
+    the runs it has not reached yet, a few AwaitingRetry (a retry scheduled after a failure)."""
+    if n % 50 == 49:
+        return "AwaitingRetry"
+    return "Scheduled" if n % 5 in (1, 3) else "Late"
+
+
+def pile(args: argparse.Namespace) -> None:
+    api = API(args.api)
+    started = time.monotonic()
+    queues = []
+    for p in range(args.pools):
+        pool = f"pile-pool-{p}"
+        api.pool(pool)
+        for q in range(args.queues_per_pool):
+            queue = "default" if q == 0 else f"queue-{q}"
+            api.queue(pool, queue)
+            queues.append((pool, queue))
+    flows = [api.flow(f"pile-flow-{f}") for f in range(args.flows)]
+    deployments = []
+    for d in range(args.deployments):  # deployment d in queue d mod 20: 2 or 3 deployments per queue
+        pool, queue = queues[d % len(queues)]
+        deployments.append(api.deployment(flows[d % len(flows)], f"pile-deploy-{d:02d}", pool, queue))
+    t = now()
+    for i in range(args.overdue):
+        api.scheduled_run(deployments[i % len(deployments)], t - dt.timedelta(seconds=pile_overdue(i)), pile_state_name(i))
+    for i in range(args.future):  # 2 hours to 2 days ahead: none becomes due during the benchmark
+        api.scheduled_run(deployments[i % len(deployments)], t + dt.timedelta(hours=2 + i * 46 / max(1, args.future)))
+    for i in range(args.running):
+        run = api.scheduled_run(deployments[(7 * i) % len(deployments)], t)
+        api.set_state(run["id"], "PENDING")
+        api.set_state(run["id"], "RUNNING")
+    for i in range(args.finished):
+        run = api.scheduled_run(deployments[(3 * i) % len(deployments)], t)
+        api.set_state(run["id"], "PENDING")
+        api.set_state(run["id"], "RUNNING")
+        api.set_state(run["id"], TERMINAL[[0, 0, 0, 0, 0, 0, 1, 1, 2, 3][i % 10]])
+    print(f"seed pile: {args.pools} pools, {len(queues)} queues, {len(deployments)} deployments; {args.overdue} overdue "
+          f"templates, {args.future} future, {args.running} running, {args.finished} finished "
+          f"({api.calls} API calls, {time.monotonic() - started:.1f}s)")
+
+
+def pile_grow(args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    db = sqlite3.connect(args.db, timeout=60)
+    db.row_factory = sqlite3.Row
+    t = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # the database holds naive UTC times
+    due = "state_type = 'SCHEDULED' AND next_scheduled_start_time < ?"
+    have = db.execute(f"SELECT count(*) FROM flow_run WHERE {due}", (t.strftime(DB_TIME),)).fetchone()[0]
+    need = args.overdue - have
+    if need <= 0:
+        print(f"seed pile-grow: {have} runs are already overdue (asked for {args.overdue})")
+        return
+    templates = db.execute(f"SELECT * FROM flow_run WHERE {due} AND name NOT LIKE '{PILE_COPY}%' ORDER BY id",
+                           (t.strftime(DB_TIME),)).fetchall()
+    if not templates:
+        sys.exit("seed pile-grow: no overdue runs to copy; run `seed.py pile` first")
+    states = {row["id"]: row for row in db.execute(
+        f"SELECT * FROM flow_run_state WHERE id IN (SELECT state_id FROM flow_run WHERE {due})", (t.strftime(DB_TIME),))}
+    run_columns = templates[0].keys()
+    state_columns = next(iter(states.values())).keys()
+    first = db.execute(f"SELECT count(*) FROM flow_run WHERE name LIKE '{PILE_COPY}%'").fetchone()[0]
+    run_rows, state_rows = [], []
+    for n in range(first, first + need):
+        template = templates[n % len(templates)]
+        state = states[template["state_id"]]
+        scheduled = t - dt.timedelta(seconds=pile_overdue(n + 7919))  # offset: not the templates' own times
+        created = scheduled - dt.timedelta(hours=1)  # as if a scheduler had created it an hour ahead
+        # When the run entered its state: Scheduled when created, Late when the late-runs service
+        # found it (15 s after its start), AwaitingRetry 10 s before the retry is due.
+        entered = {"Late": scheduled + dt.timedelta(seconds=15),
+                   "AwaitingRetry": scheduled - dt.timedelta(seconds=10)}.get(template["state_name"], created)
+        run_id, state_id = str(uuid.uuid4()), str(uuid.uuid4())
+        run = dict(template)
+        run.update(id=run_id, name=f"{PILE_COPY}{n}-{template['name']}", state_id=state_id, idempotency_key=None,
+                   created=created.strftime(DB_TIME), updated=entered.strftime(DB_TIME),
+                   expected_start_time=scheduled.strftime(DB_TIME), next_scheduled_start_time=scheduled.strftime(DB_TIME),
+                   state_timestamp=entered.strftime(DB_TIME))
+        new_state = dict(state)
+        new_state.update(id=state_id, flow_run_id=run_id, timestamp=entered.strftime(DB_TIME),
+                         created=entered.strftime(DB_TIME), updated=entered.strftime(DB_TIME))
+        details = json.loads(state["state_details"] or "{}")
+        details["flow_run_id"] = run_id
+        details["scheduled_time"] = scheduled.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        new_state["state_details"] = json.dumps(details)
+        run_rows.append(tuple(run[c] for c in run_columns))
+        state_rows.append(tuple(new_state[c] for c in state_columns))
+    with db:
+        db.executemany(f"INSERT INTO flow_run_state ({','.join(state_columns)}) VALUES ({','.join('?' * len(state_columns))})",
+                       state_rows)
+        db.executemany(f"INSERT INTO flow_run ({','.join(run_columns)}) VALUES ({','.join('?' * len(run_columns))})",
+                       run_rows)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    overdue = db.execute(f"SELECT count(*) FROM flow_run WHERE {due}", (t.strftime(DB_TIME),)).fetchone()[0]
+    total = db.execute("SELECT count(*) FROM flow_run").fetchone()[0]
+    names = ", ".join(f"{name} {n}" for name, n in db.execute(
+        f"SELECT state_name, count(*) FROM flow_run WHERE {due} GROUP BY state_name ORDER BY 2 DESC", (t.strftime(DB_TIME),)))
+    db.close()
+    print(f"seed pile-grow: copied {need} overdue runs from {len(templates)} templates; {overdue} overdue ({names}), "
+          f"{total} runs in all ({time.monotonic() - started:.1f}s)")
+
+
 def counts(args: argparse.Namespace) -> None:
     api = API(args.api)
     parts = []
@@ -271,6 +402,21 @@ def main() -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--total", type=int, required=True)
     p.set_defaults(func=grow)
+    p = sub.add_parser("pile")
+    p.add_argument("--api", required=True)
+    p.add_argument("--pools", type=int, default=5)
+    p.add_argument("--queues-per-pool", type=int, default=4)
+    p.add_argument("--flows", type=int, default=10)
+    p.add_argument("--deployments", type=int, default=50)
+    p.add_argument("--overdue", type=int, default=500, help="overdue template runs made through the REST API")
+    p.add_argument("--future", type=int, default=300)
+    p.add_argument("--running", type=int, default=30)
+    p.add_argument("--finished", type=int, default=100)
+    p.set_defaults(func=pile)
+    p = sub.add_parser("pile-grow")
+    p.add_argument("--db", required=True)
+    p.add_argument("--overdue", type=int, required=True, help="overdue SCHEDULED runs wanted in all")
+    p.set_defaults(func=pile_grow)
     p = sub.add_parser("counts")
     p.add_argument("--api", required=True)
     p.add_argument("--json", help="also write {runs, late, shape} to this file")
