@@ -86,8 +86,8 @@ enum CheckReport {
             ?? "Prefect: \(target.prefect.redactedBaseURL)"
         lines.append(title)
         func row(_ name: String, _ value: String) { lines.append("  " + (name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value) }
-        let partial = !report.success && report.outcomes.contains(where: \.success)
-        if report.success || partial {
+        let partial = !Self.passes(report) && report.outcomes.contains(where: \.success)
+        if Self.passes(report) || partial {
             let version = summary.serverVersion.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown (Prefect Cloud reports none)"
             row("version", "\(version) (API \(summary.apiVersion ?? "unknown"))")
             row("auth", authAccepted(target.prefect.auth))
@@ -98,11 +98,16 @@ enum CheckReport {
                 "flow runs",
                 "\(summary.runsDueOrInFlight + summary.runsUpcoming) not finished (\(summary.runsDueOrInFlight) due or in flight, "
                     + "\(summary.runsUpcoming) scheduled later)")
-            if summary.warnings.isEmpty {
+            var warnings = summary.warnings
+            if let listing = report.failures.first(where: { if case .listingDueRuns = $0.error { true } else { false } }) {
+                warnings.append("more due runs than one poll lists (\(listing.error.message)); the exporter reports them "
+                    + "once the listing is complete, a few polls after it starts")
+            }
+            if warnings.isEmpty {
                 row("warnings", "none")
             } else {
-                row("warnings", "\(summary.warnings.count)")
-                for warning in summary.warnings { lines.append("    - " + warning) }
+                row("warnings", "\(warnings.count)")
+                for warning in warnings { lines.append("    - " + warning) }
             }
             if partial {
                 let failures = report.failures
@@ -121,6 +126,15 @@ enum CheckReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Whether a target passes the check: every collector succeeded, or the only one that did not
+    /// is still listing a large pile of due runs for the first time (not a fault).
+    static func passes(_ report: PollReport) -> Bool {
+        report.success || (!report.skipped && !report.failures.isEmpty && report.failures.allSatisfy {
+            if case .listingDueRuns = $0.error { return true }
+            return false
+        })
+    }
+
     static func authAccepted(_ auth: PrefectAuth) -> String {
         switch auth {
         case .none: return "none configured, none required"
@@ -132,6 +146,7 @@ enum CheckReport {
     /// The one-line reason a target failed, with a hint where the client's message may not say enough.
     static func failure(_ report: PollReport, target: PrefectTarget) -> String {
         if report.outcomes.contains(where: \.success) {
+            if passes(report) { return "" }
             // Prefect answered; some collectors did not get what they need (a permission, a slow query).
             let names = report.failures.map(\.collector).joined(separator: ", ")
             return "Prefect answered, but these collectors failed: \(names); their metrics stay absent until they succeed"

@@ -99,7 +99,7 @@ extension ExporterMain {
             let target = configuration.targets[index]
             print("")
             print(CheckReport.render(target: target, report: report, summary: CheckSummary(families: families)), terminator: "")
-            if !report.success {
+            if !CheckReport.passes(report) {
                 failed = true
                 let name = target.name.map { "target '\($0)'" } ?? target.prefect.redactedBaseURL
                 printError("check failed for \(name): \(CheckReport.failure(report, target: target))")

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from faultproxy import fault_proxy  # noqa: F401 - a fixture
 from harness import AUTH_STRING, REPO_ROOT, Scrape, exporter_binary, free_port, run_exporter_cli, utcnow, wait_for
 
 
@@ -242,3 +243,20 @@ def test_man_page_is_up_to_date(tmp_path):
     assert generated == committed, "docs/prefect-exporter.1 is out of date: run scripts/gen-manpage"
     for word in ("check", "once", "config.file", "metrics.max-series-per-family"):
         assert word in committed
+
+
+def test_check_reports_a_collector_refused_while_prefect_answers(prefect, unique_name, fault_proxy):
+    """A 403 on one endpoint (a key whose role lacks one permission): PARTIAL, the collector and
+    the endpoint named, exit 1; the counts Prefect did answer are still printed."""
+    pool = unique_name("check-partial")
+    prefect.create_pool(pool)
+    fault_proxy.set("status", status=403, paths=r"/workers/filter", body=b'{"detail":"Forbidden"}')
+    r = run_exporter_cli(["check", "--prefect.api-url", fault_proxy.api_url], timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout
+    assert int(row(out, "work pools")) == len(prefect.post("/work_pools/filter", {"limit": 200}))
+    assert row(out, "collectors") == "1 of 8 failed"
+    assert "    - workers: Prefect refused POST /work_pools/{name}/workers/filter" in out
+    assert "lack permission for this endpoint" in out and "PREFECT_API_KEY" not in out
+    assert row(out, "result").startswith("PARTIAL: Prefect answered, but these collectors failed: workers")
+    assert "check failed for" in r.stderr and "workers" in r.stderr
