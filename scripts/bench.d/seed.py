@@ -176,6 +176,16 @@ def shift(text: str | None, delta: dt.timedelta) -> str | None:
     return None if value is None else (value - delta).strftime(DB_TIME)
 
 
+def insert_copies(db, run_columns, run_rows, state_columns, state_rows):
+    """Inserts copied flow runs and their states in one transaction, then checkpoints the WAL."""
+    with db:
+        db.executemany(f"INSERT INTO flow_run_state ({','.join(state_columns)}) VALUES ({','.join('?' * len(state_columns))})",
+                       state_rows)
+        db.executemany(f"INSERT INTO flow_run ({','.join(run_columns)}) VALUES ({','.join('?' * len(run_columns))})",
+                       run_rows)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def grow(args: argparse.Namespace) -> None:
     started = time.monotonic()
     db = sqlite3.connect(args.db, timeout=60)
@@ -223,12 +233,7 @@ def grow(args: argparse.Namespace) -> None:
         new_state["state_details"] = json.dumps(details)
         run_rows.append(tuple(run[c] for c in run_columns))
         state_rows.append(tuple(new_state[c] for c in state_columns))
-    with db:
-        db.executemany(f"INSERT INTO flow_run_state ({','.join(state_columns)}) VALUES ({','.join('?' * len(state_columns))})",
-                       state_rows)
-        db.executemany(f"INSERT INTO flow_run ({','.join(run_columns)}) VALUES ({','.join('?' * len(run_columns))})",
-                       run_rows)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    insert_copies(db, run_columns, run_rows, state_columns, state_rows)
     total = db.execute("SELECT count(*) FROM flow_run").fetchone()[0]
     db.close()
     print(f"seed grow: copied {need} finished runs from {len(templates)} templates; flow_run now holds {total} rows "
@@ -337,12 +342,7 @@ def pile_grow(args: argparse.Namespace) -> None:
         new_state["state_details"] = json.dumps(details)
         run_rows.append(tuple(run[c] for c in run_columns))
         state_rows.append(tuple(new_state[c] for c in state_columns))
-    with db:
-        db.executemany(f"INSERT INTO flow_run_state ({','.join(state_columns)}) VALUES ({','.join('?' * len(state_columns))})",
-                       state_rows)
-        db.executemany(f"INSERT INTO flow_run ({','.join(run_columns)}) VALUES ({','.join('?' * len(run_columns))})",
-                       run_rows)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    insert_copies(db, run_columns, run_rows, state_columns, state_rows)
     overdue = db.execute(f"SELECT count(*) FROM flow_run WHERE {due}", (t.strftime(DB_TIME),)).fetchone()[0]
     total = db.execute("SELECT count(*) FROM flow_run").fetchone()[0]
     names = ", ".join(f"{name} {n}" for name, n in db.execute(
