@@ -136,8 +136,9 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
     watch = Watch(exp)
     # A trickle of 0.3 s a byte times out the answers longer than 3 bytes, not the empty lists,
     # and a body cut in half is still whole when it is one byte (a count of 0): the collectors
-    # that get such an answer succeed (prefect_up 1, a partial poll). Every other fault hits every
-    # request, so every collector fails.
+    # that get such an answer succeed (prefect_up 1, a partial poll) unless every inventory
+    # collector failed first, which depends on what the shared server holds. Every other fault
+    # hits every request, so every collector fails.
     everything_fails = kind not in ("trickle", "truncate_json")
     target = unsuccessful(before) + 3
     s = watch.until(lambda s: unsuccessful(s) >= target and (s.value("prefect_up") == 0 or not everything_fails),
@@ -164,7 +165,7 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
     if everything_fails:
         assert len(poll_lines) == 1, f"expected one 'poll failed' line, got {len(poll_lines)}:\n" + "\n".join(errors)
     else:
-        assert collectors and len(poll_lines) <= 1, "\n".join(errors)
+        assert (collectors or poll_lines) and len(poll_lines) <= 1, "\n".join(errors)
     assert all(f"reason={reason}" in line for line in errors), errors
     assert not log_lines(exp, r"level=warn"), log_lines(exp, r"level=warn")
 
@@ -172,7 +173,7 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
     s = exp.wait_scrape(lambda s: s.value("prefect_up") == 1 and all(v == 1 for v in s.series("prefect_exporter_collector_success").values()),
                         timeout=20, message="every collector succeeding after the fault")
     assert s.series("prefect_server_info")
-    if everything_fails:
+    if poll_lines:
         assert len(log_lines(exp, r"level=info.*Prefect polls succeed again")) == 1
     else:
         for collector in collectors:
