@@ -121,7 +121,7 @@ struct DueRunSyncTests {
         let requestsBefore = harness.fake.requests.count
         families = try await harness.poll(at: firstPoll + 60).snapshot.families
         #expect(value(families, "prefect_flow_runs_late", late) == 2)
-        #expect(harness.fake.requests.count - requestsBefore == 26)
+        #expect(harness.fake.requests.count - requestsBefore == 32)
     }
 
     /// A deletion and an addition in one group cancel out in its total; the random slices find it.
@@ -180,8 +180,8 @@ struct DueRunSyncTests {
             #expect(ledger.listing?.startedAt == firstPoll)
         }
         #expect(listed == [1, 3, 3])
-        // Two listing pages per poll; the last poll also makes the nine checks.
-        #expect(requests == [2, 2, 11])
+        // Two listing pages per poll; the last poll also makes the fifteen checks.
+        #expect(requests == [2, 2, 17])
         #expect(ledger.syncedAt == firstPoll)
         #expect(ledger.listing == nil)
         #expect(Set(ledger.ids) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))

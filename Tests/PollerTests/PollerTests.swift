@@ -30,9 +30,9 @@ struct PollerTests {
         #expect(report.success)
         #expect(!report.skipped)
         #expect(report.error == nil)
-        // 17 as before the due-run ledger, plus its nine checks (/flow_runs/count: each state-name
-        // group, and two random slices of each).
-        #expect(report.requests == 26)
+        // 17 as before the due-run ledger, plus its fifteen checks (/flow_runs/count: each state-name
+        // group, and four random slices of each).
+        #expect(report.requests == 32)
         #expect(report.duration >= 0)
         let families = snapshot.families
 
@@ -85,8 +85,8 @@ struct PollerTests {
         }
         // The fake filters the due runs as Prefect would, and serialises them again.
         bytes += try JSONSerialization.data(withJSONObject: harness.fake.recordedDueRuns()).count
-        // "0.8.4", "3.8.8", [] for the pool without workers, fourteen counts of one digit (five upcoming, nine due checks)
-        bytes += 7 + 7 + 2 + 14
+        // "0.8.4", "3.8.8", [] for the pool without workers, twenty counts of one digit (five upcoming, fifteen due checks)
+        bytes += 7 + 7 + 2 + 20
         #expect(report.bytes == bytes)
         #expect(harness.fake.requests.count == report.requests)
     }
@@ -99,12 +99,12 @@ struct PollerTests {
         #expect(counts == [
             "/version": 1, "/admin/version": 1, "/work_pools/filter": 1, "/work_queues/filter": 1, "/deployments/filter": 1,
             "/flows/filter": 1, "/work_pools/fixture-pool/workers/filter": 1, "/work_pools/fixture-paused-pool/workers/filter": 1,
-            "/flow_runs/filter": 4, "/flow_runs/count": 14,
+            "/flow_runs/filter": 4, "/flow_runs/count": 20,
         ])
         // Strictly read-only: never the worker polling endpoints.
         #expect(!harness.fake.paths.contains { $0.contains("get_scheduled_flow_runs") })
         let methods = Dictionary(grouping: harness.fake.requests, by: { $0.method }).mapValues(\.count)
-        #expect(methods == [.get: 2, .post: 24])
+        #expect(methods == [.get: 2, .post: 30])
     }
 
     @Test func apiRequestCountersReflectTheResponses() async throws {
@@ -117,13 +117,13 @@ struct PollerTests {
         #expect(requests(families, "/admin/version", "404") == 1)
         #expect(requests(families, "/version", "200") == 1)
         #expect(requests(families, "/flow_runs/filter", "200") == 4)
-        #expect(requests(families, "/flow_runs/count", "200") == 14)
+        #expect(requests(families, "/flow_runs/count", "200") == 20)
         #expect(requests(families, "/work_pools/{name}/workers/filter", "200") == 2)
         let total = families.first { $0.name == "prefect_exporter_api_requests_total" }?.metrics.reduce(0.0) { sum, metric in
             if case .number(let number) = metric.value { return sum + number }
             return sum
         }
-        #expect(total == 26)
+        #expect(total == 32)
 
         harness.fake.set(.transportFailure(.timeout))
         let second = try await harness.poll(at: firstPoll + 30)
@@ -216,7 +216,7 @@ struct PollerTests {
         let resumed = try await harness.poll(at: firstPoll + 60)
         #expect(!resumed.report.skipped)
         #expect(resumed.report.success)
-        #expect(harness.fake.requests.count == sent + 26)
+        #expect(harness.fake.requests.count == sent + 32)
         #expect(polls(resumed.snapshot.families, "success") == 1)
         #expect(polls(resumed.snapshot.families, "skipped") == 3)
     }
@@ -307,8 +307,8 @@ struct PollerSelectionTests {
         let (report, snapshot) = try await harness.poll(at: firstPoll)
         #expect(report.success)
         // Phase one (6), flow runs of one pool (4), one pool's workers, three queues' upcoming counts,
-        // nine due-run checks.
-        #expect(report.requests == 23)
+        // fifteen due-run checks.
+        #expect(report.requests == 29)
         let families = snapshot.families
         #expect(families.first { $0.name == "prefect_work_pool_info" }?.metrics.map(labelDictionary) == [
             ["work_pool": "fixture-pool", "type": "process"],

@@ -9,11 +9,11 @@ import PrefectAPI
 ///    reaching back ``overlap`` seconds so that runs renamed Late by Prefect's late-runs service
 ///    are read again);
 /// 2. drop known runs that the in-flight and finished queries of the same poll show elsewhere;
-/// 3. check the rest with `/flow_runs/count`: the due runs of each state-name group, and two
+/// 3. check the rest with `/flow_runs/count`: the due runs of each state-name group, and four
 ///    random slices of each group (a random half of the deployments, started before a random
 ///    known run). The totals catch a run deleted or added; the random slices catch a deletion and
 ///    an addition that cancel out in a total: each slice parts such a pair about half the time, so
-///    six slices a poll find it within a poll or two;
+///    twelve slices a poll find it within a poll or two;
 /// 4. a slice whose count disagrees is halved by start time, one count per step, until the part
 ///    that disagrees fits a page or two; only that part is listed again.
 ///
@@ -61,7 +61,7 @@ struct DueRunSync {
         return (ledger, true)
     }
 
-    /// Two random slices of each group: a random half of the known deployments, with a next
+    /// Four random slices of each group: a random half of the known deployments, with a next
     /// scheduled start up to a random known run's (a random quantile of the pile), or, one time in
     /// eight, up to a random time before every known run (to find runs added there).
     private func randomSlices(_ ledger: DueRunLedger) -> [DueRunLedger.Slice] {
@@ -71,7 +71,7 @@ struct DueRunSync {
         let oldest = starts.first ?? now
         var slices: [DueRunLedger.Slice] = []
         for group in DueRunLedger.NameGroup.allCases {
-            for _ in 0..<2 {
+            for _ in 0..<4 {
                 var half: Set<String>?
                 if deployments.count > 1 { half = Set(deployments.filter { _ in random() < 0.5 }) }
                 let through: Double
