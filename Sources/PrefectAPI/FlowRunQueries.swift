@@ -52,8 +52,7 @@ public enum FlowRunQueries {
     /// - `from`: only runs whose next scheduled start is at or after this (a recent window, or a
     ///   keyset cursor when paging by that time);
     /// - `names`: only runs whose state name is one of these; `excludingNames`: none of these;
-    /// - `deploymentIDs`: only runs of these deployments;
-    /// - `workQueue`: only the runs of one work queue (by id), or with `.withoutQueue` only runs without one.
+    /// - `deploymentIDs`: only runs of these deployments.
     ///
     /// There is deliberately no `state.type` filter: Prefect sets `next_scheduled_start_time` when a
     /// run enters a SCHEDULED state and clears it when the run leaves (`SetNextScheduledStartTime`,
@@ -63,7 +62,7 @@ public enum FlowRunQueries {
     /// the same set by start time alone (`scripts/bench`, size P).
     public static func scheduledDue(
         now: Double, from: Double? = nil, names: [String]? = nil, excludingNames: [String]? = nil,
-        deploymentIDs: [String]? = nil, workQueue: QueueFilter? = nil
+        deploymentIDs: [String]? = nil
     ) -> JSONValue {
         var nameFilter: [(key: String, value: JSONValue)] = []
         if let names { nameFilter.append((key: "any_", value: .array(names.map(JSONValue.string)))) }
@@ -74,19 +73,7 @@ public enum FlowRunQueries {
         if !nameFilter.isEmpty { runs.append((key: "state", value: ["name": .object(nameFilter)])) }
         runs.append((key: "next_scheduled_start_time", value: .object(start)))
         if let deploymentIDs { runs.append((key: "deployment_id", value: ["any_": .array(deploymentIDs.map(JSONValue.string))])) }
-        var members: [(key: String, value: JSONValue)] = []
-        switch workQueue {
-        case nil: break
-        case .id(let id): members.append((key: "work_pool_queues", value: ["id": ["any_": [.string(id)]]]))
-        case .withoutQueue: runs.append((key: "work_queue_name", value: ["is_null_": true]))
-        }
-        return .object([(key: "flow_runs", value: .object(runs))] + members)
-    }
-
-    /// One work queue by id, or the runs that have no work queue.
-    public enum QueueFilter: Sendable, Equatable {
-        case id(String)
-        case withoutQueue
+        return .object([(key: "flow_runs", value: .object(runs))])
     }
 
     /// A count of SCHEDULED runs that start after `now`, in the work queue with id `workQueueID`
@@ -94,7 +81,7 @@ public enum FlowRunQueries {
     ///
     /// The queue is named by id, not by pool and queue name: with 100k runs on SQLite the name
     /// filters made the count take 82 ms instead of 8 ms (`scripts/bench`). There is no
-    /// `state.type` filter, for the reason given at ``scheduledDue(now:from:names:excludingNames:deploymentIDs:workQueue:)``:
+    /// `state.type` filter, for the reason given at ``scheduledDue(now:from:names:excludingNames:deploymentIDs:)``:
     /// with a pile of 100k due runs it made each count take 225 to 320 ms instead of 17 ms.
     public static func scheduledUpcoming(now: Double, workQueueID: String?) -> JSONValue {
         let after = PrefectTimestamp.format(now + 0.000_001)

@@ -98,13 +98,13 @@ struct FlowRunQueriesTests {
     }
 
     @Test func scheduledDueNarrowed() {
-        #expect(FlowRunQueries.scheduledDue(now: Self.now, from: Self.now - 60, names: ["Late"], workQueue: .id("q1")).serialized
+        #expect(FlowRunQueries.scheduledDue(now: Self.now, from: Self.now - 60, names: ["Late"], deploymentIDs: ["d1"]).serialized
             == #"{"flow_runs":{"state":{"name":{"any_":["Late"]}},"next_scheduled_start_time":"#
-            + #"{"before_":"2024-01-02T03:04:05.250000Z","after_":"2024-01-02T03:03:05.250000Z"}},"#
-            + #""work_pool_queues":{"id":{"any_":["q1"]}}}"#)
-        #expect(FlowRunQueries.scheduledDue(now: Self.now, excludingNames: ["Scheduled", "Late"], workQueue: .withoutQueue).serialized
+            + #"{"before_":"2024-01-02T03:04:05.250000Z","after_":"2024-01-02T03:03:05.250000Z"},"#
+            + #""deployment_id":{"any_":["d1"]}}}"#)
+        #expect(FlowRunQueries.scheduledDue(now: Self.now, excludingNames: ["Scheduled", "Late"]).serialized
             == #"{"flow_runs":{"state":{"name":{"not_any_":["Scheduled","Late"]}},"next_scheduled_start_time":"#
-            + #"{"before_":"2024-01-02T03:04:05.250000Z"},"work_queue_name":{"is_null_":true}}}"#)
+            + #"{"before_":"2024-01-02T03:04:05.250000Z"}}}"#)
     }
 
     @Test func scheduledUpcomingInOneQueueStartsOneMicrosecondAfterNow() {
