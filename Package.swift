@@ -9,8 +9,11 @@
 //   HTTPClient                      a blocking libcurl transport with a safe Swift API
 //   PrefectAPI                      Prefect REST models, filters and the read-only client
 //   Exposition                      the metric model, Prometheus text format and gzip
-//   Aggregation                     pure functions: Prefect objects -> metric families
-//   Poller                          the background poll loop, collectors and snapshots
+//   Aggregation                     pure tallies over Prefect objects (runs now, run history, due-run ledger)
+//   Collectors                      one file per collector: its families, its queries, its series;
+//                                   and the poll cycle that runs them, each failing alone
+//   Poller                          the background poll loop, health families and snapshots
+//   Rendering                       merges the pollers' snapshots into the page and renders it; the metric catalogue
 //   WebServer                       the libmicrohttpd HTTP server
 //   ExporterCLI                     flags, configuration, logging and wiring
 //   prefect-exporter                the executable (a thin main)
@@ -88,9 +91,22 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "Collectors",
+            dependencies: ["PrefectAPI", "Aggregation", "Exposition", "HTTPClient"],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "Poller",
             dependencies: [
-                "PrefectAPI", "Aggregation", "Exposition",
+                "PrefectAPI", "Aggregation", "Collectors", "Exposition",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "Rendering",
+            dependencies: [
+                "Exposition", "Collectors", "Poller", "HTTPClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -107,7 +123,7 @@ let package = Package(
         .target(
             name: "ExporterCLI",
             dependencies: [
-                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer", "CMalloc",
+                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -123,7 +139,8 @@ let package = Package(
         .executableTarget(
             name: "prefect-exporter-bench",
             dependencies: [
-                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Poller", "WebServer",
+                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer",
+                "ExporterCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -136,11 +153,13 @@ let package = Package(
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strictSwift),
         .testTarget(
             name: "AggregationTests",
-            dependencies: ["Aggregation", "PrefectAPI", "Exposition"],
+            dependencies: ["Aggregation", "Collectors", "PrefectAPI", "Exposition"],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSwift
         ),
-        .testTarget(name: "PollerTests", dependencies: ["Poller", "PrefectAPI", "Exposition", "Aggregation"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "PollerTests", dependencies: ["Poller", "Collectors", "Rendering", "PrefectAPI", "Exposition", "Aggregation"],
+            swiftSettings: strictSwift),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer"], swiftSettings: strictSwift),
         .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
     ]

@@ -1,3 +1,4 @@
+public import Exposition
 public import PrefectAPI
 
 /// A work pool and queue pair. Runs with no pool have both empty.
@@ -15,6 +16,11 @@ public struct QueueKey: Hashable, Sendable, Comparable {
 
     public static func < (lhs: QueueKey, rhs: QueueKey) -> Bool {
         (lhs.workPool, lhs.workQueue) < (rhs.workPool, rhs.workQueue)
+    }
+
+    /// The `work_pool` and `work_queue` labels.
+    public var labels: [Label] {
+        [Label("work_pool", workPool), Label("work_queue", workQueue)]
     }
 }
 
@@ -40,14 +46,17 @@ public struct PollData: Sendable {
     public var finishedRuns: [FlowRun]
     /// Runs that started since the history's window start (may repeat earlier ones).
     public var startedRuns: [FlowRun]
+    /// The counters and histograms of runs finished and started since the exporter started.
+    public var history: RunHistory?
 
     public init(
         serverVersion: String? = nil, apiVersion: String? = nil, workPools: [WorkPool] = [],
         workQueues: [WorkQueue] = [], workers: [String: [Worker]] = [:], deployments: [Deployment] = [],
         flowNames: [String: String] = [:], activeRuns: [FlowRun] = [], dueRuns: DueRunLedger = DueRunLedger(),
         upcomingRuns: [QueueKey: Int] = [:],
-        finishedRuns: [FlowRun] = [], startedRuns: [FlowRun] = []
+        finishedRuns: [FlowRun] = [], startedRuns: [FlowRun] = [], history: RunHistory? = nil
     ) {
+        self.history = history
         self.serverVersion = serverVersion
         self.apiVersion = apiVersion
         self.workPools = workPools

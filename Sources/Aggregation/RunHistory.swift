@@ -15,6 +15,12 @@ public struct RunHistory: Sendable {
         public var deployment: String
         public var stateType: StateType
 
+        public init(queue: QueueKey, deployment: String, stateType: StateType) {
+            self.queue = queue
+            self.deployment = deployment
+            self.stateType = stateType
+        }
+
         public static func < (lhs: FinishedKey, rhs: FinishedKey) -> Bool {
             (lhs.queue, lhs.deployment, lhs.stateType) < (rhs.queue, rhs.deployment, rhs.stateType)
         }
@@ -24,6 +30,11 @@ public struct RunHistory: Sendable {
     public struct DurationKey: Hashable, Sendable, Comparable {
         public var queue: QueueKey
         public var stateType: StateType
+
+        public init(queue: QueueKey, stateType: StateType) {
+            self.queue = queue
+            self.stateType = stateType
+        }
 
         public static func < (lhs: DurationKey, rhs: DurationKey) -> Bool {
             (lhs.queue, lhs.stateType) < (rhs.queue, rhs.stateType)

@@ -3,6 +3,7 @@ import Foundation
 public import HTTPClient
 public import Logging
 public import Poller
+import Collectors
 public import PrefectAPI
 public import WebServer
 

@@ -4,8 +4,9 @@ import Foundation
 import HTTPClient
 import Logging
 import Poller
+public import Rendering
 import PrefectAPI
-import WebServer
+public import WebServer
 
 /// The `prefect-exporter` command: parses flags, then runs the exporter until SIGINT or SIGTERM.
 /// Its subcommands `check` and `once` take the same flags.
@@ -127,7 +128,7 @@ public enum ExporterMain {
         let runtime = ExporterRuntime(
             configuration: configuration, logger: logger, includesProcessMetrics: true, rendersOpenMetrics: true
         ) { page in
-            store.update(plain: page.text, gzip: page.textGzip, openMetrics: page.openMetrics, openMetricsGzip: page.openMetricsGzip)
+            publish(page, to: store)
         }
         let server: WebServer
         do {
@@ -166,6 +167,12 @@ public enum ExporterMain {
         for task in pollTasks { task.cancel() }
         server.stop()
         return 0
+    }
+
+    /// Hands a page to the web server's store: the text format now, OpenMetrics on first request.
+    public static func publish(_ page: MergedExposition, to store: MetricsPageStore) {
+        let openMetrics = page.openMetrics?.value
+        store.update(plain: page.text, gzip: page.textGzip, openMetrics: openMetrics?.plain ?? [], openMetricsGzip: openMetrics?.gzip)
     }
 
     /// Suspends until SIGINT or SIGTERM arrives; returns the signal's name.

@@ -1,61 +1,77 @@
 import Foundation
 import HTTPClient
-import Logging
-import Poller
+public import Logging
+public import Poller
 import PrefectAPI
+public import Rendering
 
-/// The pollers of every Prefect target, each with its own transport, client and request statistics,
-/// and the merger that turns their snapshots into the exporter's page.
-struct ExporterRuntime: Sendable {
-    /// One target's poller.
-    struct Target: Sendable {
-        var name: String?
-        var configuration: PrefectTarget
-        var poller: Poller
+/// The exporter's wiring, written once and used by the server, `once`, `check` and the bench:
+/// for every Prefect target a transport, a client, request statistics and a poller; and the merger
+/// that turns the pollers' snapshots into the exporter's page.
+public struct ExporterRuntime: Sendable {
+    /// One target's poller, and the last snapshot it published.
+    public struct Target: Sendable {
+        public var name: String?
+        public var configuration: PrefectTarget
+        public var poller: Poller
+        let lastSnapshot: LockedValue<PollerSnapshot?>
+
+        /// The last snapshot the poller published: its health and Prefect families.
+        public var snapshot: PollerSnapshot? { lastSnapshot.withLock { $0 } }
     }
 
-    let targets: [Target]
-    let merger: ExpositionMerger
+    public let targets: [Target]
+    public let merger: ExpositionMerger
 
     /// - Parameters:
+    ///   - labelsTargets: whether series carry `prefect="<name>"` (several targets, or named ones).
     ///   - includesProcessMetrics: false for textfile-collector output (`once`), whose reader has its own `process_*`.
-    ///   - rendersOpenMetrics: whether the merger renders OpenMetrics too (only the server needs it).
+    ///   - rendersOpenMetrics: whether the page offers OpenMetrics (only the server needs it).
     ///   - publish: receives every merged page.
-    init(
-        configuration: ExporterConfiguration, logger: Logger, includesProcessMetrics: Bool, rendersOpenMetrics: Bool,
-        publish: @escaping @Sendable (MergedExposition) -> Void
+    public init(
+        targets configurations: [PrefectTarget], labelsTargets: Bool, maxSeriesPerFamily: Int, includesProcessMetrics: Bool,
+        rendersOpenMetrics: Bool, version: String = ExporterVersion.version, revision: String = ExporterVersion.revision,
+        logger: Logger, publish: @escaping @Sendable (MergedExposition) -> Void
     ) {
-        let names = configuration.labelsTargets ? configuration.targets.map { $0.name ?? "" } : nil
+        let names = labelsTargets ? configurations.map { $0.name ?? "" } : nil
         let merger = ExpositionMerger(
             settings: ExpositionMerger.Settings(
-                targetNames: names, maxSeriesPerFamily: configuration.maxSeriesPerFamily,
-                includesProcessMetrics: includesProcessMetrics, rendersOpenMetrics: rendersOpenMetrics,
-                version: ExporterVersion.version, revision: ExporterVersion.revision),
+                targetNames: names, maxSeriesPerFamily: maxSeriesPerFamily, includesProcessMetrics: includesProcessMetrics,
+                rendersOpenMetrics: rendersOpenMetrics, version: version, revision: revision),
             startTime: Date().timeIntervalSince1970, logger: logger, publish: publish)
         var targets: [Target] = []
-        for (index, target) in configuration.targets.enumerated() {
+        for (index, target) in configurations.enumerated() {
             var targetLogger = logger
             if let name = target.name { targetLogger[metadataKey: "prefect"] = "\(name)" }
             let statistics = RequestStatistics()
             let transport = CurlHTTPClient(configuration: target.http)
             let client = PrefectClient(configuration: target.prefect, transport: transport, observer: statistics.record)
-            var pollerConfiguration = target.poller
-            pollerConfiguration.rendersExposition = false
-            let poller = Poller(
-                client: client, configuration: pollerConfiguration, statistics: statistics, logger: targetLogger
-            ) { snapshot in
+            let lastSnapshot = LockedValue<PollerSnapshot?>(nil)
+            let poller = Poller(client: client, configuration: target.poller, statistics: statistics, logger: targetLogger) { snapshot in
+                lastSnapshot.withLock { $0 = snapshot }
                 merger.update(target: index, with: snapshot)
                 // What the previous poll and page left behind goes back to the system (see FreedHeapMemory).
                 FreedHeapMemory.returnToSystem()
             }
-            targets.append(Target(name: target.name, configuration: target, poller: poller))
+            targets.append(Target(name: target.name, configuration: target, poller: poller, lastSnapshot: lastSnapshot))
         }
         self.targets = targets
         self.merger = merger
     }
 
+    /// The runtime of a resolved configuration.
+    init(
+        configuration: ExporterConfiguration, logger: Logger, includesProcessMetrics: Bool, rendersOpenMetrics: Bool,
+        publish: @escaping @Sendable (MergedExposition) -> Void
+    ) {
+        self.init(
+            targets: configuration.targets, labelsTargets: configuration.labelsTargets,
+            maxSeriesPerFamily: configuration.maxSeriesPerFamily, includesProcessMetrics: includesProcessMetrics,
+            rendersOpenMetrics: rendersOpenMetrics, logger: logger, publish: publish)
+    }
+
     /// Polls every target once, at the same time; returns each target's report, in target order.
-    func pollAllOnce() async -> [PollReport] {
+    public func pollAllOnce() async -> [PollReport] {
         await withTaskGroup(of: (Int, PollReport).self) { group in
             for (index, target) in targets.enumerated() {
                 group.addTask { (index, await target.poller.pollOnce()) }

@@ -72,27 +72,13 @@ extension ExporterMain {
         if let file = configuration.configFile { sources += " and \(file)" }
         let count = configuration.targets.count
         print("Configuration: OK (\(sources); \(count) Prefect target\(count == 1 ? "" : "s"))")
-        let results = await withTaskGroup(of: (Int, PollReport, [MetricFamily]).self) { group in
-            for (index, target) in configuration.targets.enumerated() {
-                group.addTask {
-                    let snapshot = LockedValue<RenderedSnapshot?>(nil)
-                    var targetLogger = logger
-                    if let name = target.name { targetLogger[metadataKey: "prefect"] = "\(name)" }
-                    var pollerConfiguration = target.poller
-                    pollerConfiguration.rendersExposition = false
-                    let statistics = RequestStatistics()
-                    let client = PrefectClient(
-                        configuration: target.prefect, transport: CurlHTTPClient(configuration: target.http), observer: statistics.record)
-                    let poller = Poller(
-                        client: client, configuration: pollerConfiguration, statistics: statistics, logger: targetLogger
-                    ) { published in snapshot.withLock { $0 = published } }
-                    let report = await poller.pollOnce()
-                    return (index, report, snapshot.withLock { $0?.prefect } ?? [])
-                }
-            }
-            var results: [(Int, PollReport, [MetricFamily])] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }
+        // Polled exactly as the exporter polls, through the same wiring.
+        let runtime = ExporterRuntime(
+            configuration: configuration, logger: logger, includesProcessMetrics: false, rendersOpenMetrics: false
+        ) { _ in }
+        let reports = await runtime.pollAllOnce()
+        let results = zip(reports, runtime.targets).enumerated().map { index, entry in
+            (index, entry.0, entry.1.snapshot?.prefect ?? [])
         }
         var failed = false
         for (index, report, families) in results {

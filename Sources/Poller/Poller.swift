@@ -1,4 +1,5 @@
 public import Aggregation
+public import Collectors
 import Dispatch
 public import Exposition
 import Foundation
@@ -16,17 +17,13 @@ public struct PollerConfiguration: Sendable {
     public var revision: String
     /// The work pools to report; all by default.
     public var workPoolSelection: WorkPoolSelection
-    /// Whether each snapshot is rendered (``RenderedSnapshot/plain`` and ``RenderedSnapshot/gzip``).
-    /// An ``ExpositionMerger`` renders for the whole exporter instead, so the CLI turns this off.
-    public var rendersExposition: Bool
 
     public init(
         interval: Duration = .seconds(30), maxStaleness: Duration = .seconds(300),
         aggregation: AggregationSettings = AggregationSettings(), version: String = "dev", revision: String = "unknown",
-        workPoolSelection: WorkPoolSelection = .all, rendersExposition: Bool = true
+        workPoolSelection: WorkPoolSelection = .all
     ) {
         self.workPoolSelection = workPoolSelection
-        self.rendersExposition = rendersExposition
         self.interval = interval
         self.maxStaleness = maxStaleness
         self.aggregation = aggregation
@@ -35,33 +32,24 @@ public struct PollerConfiguration: Sendable {
     }
 }
 
-/// The exposition of one snapshot, rendered once and served to every scrape until the next.
-public struct RenderedSnapshot: Sendable {
-    /// The text format of ``families``; empty when ``PollerConfiguration/rendersExposition`` is off.
-    public var plain: [UInt8]
-    /// The same bytes gzip-compressed; nil if compression failed or rendering is off.
-    public var gzip: [UInt8]?
-    /// Every family, in the order served: ``health``, build info, process metrics, then ``prefect``.
-    public var families: [MetricFamily]
+/// What one poller publishes after each poll: its families, not rendered (the exporter's page
+/// renders every poller's snapshot at once).
+public struct PollerSnapshot: Sendable {
     /// This poller's own health families (`prefect_up`, `prefect_exporter_last_poll_success_timestamp_seconds`,
     /// `prefect_exporter_poll_duration_seconds`, `prefect_exporter_polls_total`,
-    /// `prefect_exporter_api_requests_total`, `prefect_exporter_collector_*`), without build info and process metrics.
+    /// `prefect_exporter_api_requests_total`, `prefect_exporter_collector_*`).
     public var health: [MetricFamily]
     /// The Prefect-derived families: each collector's families as of its last success, for the
-    /// collectors whose last success is within ``PollerConfiguration/maxStaleness``.
+    /// collectors whose last success is within ``PollerConfiguration/maxStaleness``, in the order served.
     public var prefect: [MetricFamily]
 
-    /// Creates a snapshot; ``families`` is `health + extra + prefect` unless given.
-    public init(
-        plain: [UInt8] = [], gzip: [UInt8]? = nil, health: [MetricFamily], prefect: [MetricFamily],
-        families: [MetricFamily]? = nil
-    ) {
-        self.plain = plain
-        self.gzip = gzip
+    public init(health: [MetricFamily], prefect: [MetricFamily]) {
         self.health = health
         self.prefect = prefect
-        self.families = families ?? health + prefect
     }
+
+    /// Every family: ``health``, then ``prefect``.
+    public var families: [MetricFamily] { health + prefect }
 }
 
 /// What one poll did, for logs, tests and benchmarks.
@@ -94,13 +82,14 @@ public actor Poller {
     private let configuration: PollerConfiguration
     private let statistics: RequestStatistics
     private let logger: Logger
-    private let publish: @Sendable (RenderedSnapshot) -> Void
+    private let publish: @Sendable (PollerSnapshot) -> Void
     private let clock: @Sendable () -> Double
 
-    private var history: RunHistory
-    private var collected = CollectedData()
-    /// The families of each group as built at its collector's last success, and when that was.
-    private var groupFamilies: [PrefectFamilies.Group: (families: [MetricFamily], time: Double)] = [:]
+    private let collectors: [AnyCollector]
+    /// Each collector's last good output.
+    private var outputs = CollectorOutputs()
+    /// The families of each collector as built at its last success, and when that was.
+    private var collectorFamilies: [String: (families: [MetricFamily], time: Double)] = [:]
     private var collectorLastSuccess: [String: Double] = [:]
     private var lastSuccessTime: Double?
     private var lastPollDuration: Double = 0
@@ -121,7 +110,7 @@ public actor Poller {
     public init(
         client: PrefectClient, configuration: PollerConfiguration, statistics: RequestStatistics, logger: Logger,
         clock: (@Sendable () -> Double)? = nil,
-        publish: @escaping @Sendable (RenderedSnapshot) -> Void
+        publish: @escaping @Sendable (PollerSnapshot) -> Void
     ) {
         self.client = client
         self.configuration = configuration
@@ -130,8 +119,8 @@ public actor Poller {
         let clock = clock ?? { Date().timeIntervalSince1970 }
         self.clock = clock
         self.publish = publish
-        let overlap = max(60, 2 * configuration.interval.seconds)
-        self.history = RunHistory(startTime: clock(), overlap: overlap, settings: configuration.aggregation)
+        self.collectors = PrefectCollectors.make(PrefectCollectors.Settings(
+            startTime: clock(), interval: configuration.interval.seconds, aggregation: configuration.aggregation))
     }
 
     /// Polls forever, every interval with ±10% jitter, until the task is cancelled.
@@ -164,33 +153,21 @@ public actor Poller {
         skipUntil = nil
         _ = statistics.takePollCost()
         let startTicks = DispatchTime.now().uptimeNanoseconds
-        let context = CollectionContext(client: client, now: now, historyQueryStart: history.queryStart)
-        // The due-run window reaches back past Prefect's late-runs service (which renames due runs
-        // Late about 15 s after they are due) and past one poll's worth of clock skew.
-        let cycle = PollCycle(
-            context: context, selection: configuration.workPoolSelection,
-            dueRunOverlap: 120 + configuration.interval.seconds)
-        let result = await cycle.run(previous: collected)
+        let selection = configuration.workPoolSelection
+        let cycle = PollCycle(client: client, now: now, selection: selection, collectors: collectors)
+        let result = await cycle.run(previous: outputs)
         lastPollDuration = Double(DispatchTime.now().uptimeNanoseconds - startTicks) / 1e9
         lastOutcomes = result.outcomes
-        collected = result.collected
+        outputs = result.outputs
         let cost = statistics.takePollCost()
 
-        let data = collected.pollData(selection: configuration.workPoolSelection)
-        if let runs = result.history {
-            let selection = configuration.workPoolSelection
-            let inSelection = { (run: FlowRun) in selection.includes(run.workPoolName ?? "") }
-            history.ingest(
-                finished: runs.finished.filter(inSelection), started: runs.started.filter(inSelection),
-                deploymentNames: data.deploymentNames, pollTime: now)
-        }
         let finishedAt = clock()
-        for outcome in result.outcomes where outcome.success {
+        let input = SampleInput(
+            data: PollCycle.pollData(outputs, collectors: collectors, selection: selection), settings: configuration.aggregation,
+            now: now)
+        for (collector, outcome) in zip(collectors, result.outcomes) where outcome.success {
             collectorLastSuccess[outcome.name] = finishedAt
-            guard let group = PrefectFamilies.Group(rawValue: outcome.name) else { continue }
-            let families = PrefectFamilies.families(
-                of: group, from: data, history: history, settings: configuration.aggregation, now: now)
-            groupFamilies[group] = (families, finishedAt)
+            collectorFamilies[collector.name] = (collector.samples(input), finishedAt)
         }
         let succeeded = result.outcomes.filter(\.success).count
         // Prefect answered: a collector that asked something succeeded (the workers of no pool
@@ -208,7 +185,7 @@ public actor Poller {
             "poll finished",
             metadata: [
                 "collectors_failed": "\(result.outcomes.count - succeeded)", "duration_seconds": "\(lastPollDuration)",
-                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)", "due_runs": "\(collected.dueRuns.count)",
+                "requests": "\(cost.requests)", "bytes": "\(cost.bytes)", "due_runs": "\(input.data.dueRuns.count)",
             ])
         return PollReport(
             success: complete, skipped: false, error: apiErrors.first, duration: lastPollDuration,
@@ -275,20 +252,12 @@ public actor Poller {
             up: prefectUp, lastSuccess: lastSuccessTime, pollDuration: lastPollDuration, pollCounts: pollCounts,
             requests: statistics.totals, outcomes: lastOutcomes, collectorLastSuccess: collectorLastSuccess)
         let maxAge = configuration.maxStaleness.seconds
-        let prefect = PrefectFamilies.inServedOrder(
-            PrefectFamilies.Group.allCases.flatMap { group -> [MetricFamily] in
-                guard let entry = groupFamilies[group], now - entry.time <= maxAge else { return [] }
+        let prefect = PrefectCollectors.inServedOrder(
+            collectors.flatMap { collector -> [MetricFamily] in
+                guard let entry = collectorFamilies[collector.name], now - entry.time <= maxAge else { return [] }
                 return entry.families
             })
-        let families = health + [ExporterFamilies.buildInfo(version: configuration.version, revision: configuration.revision)]
-            + ProcessMetrics.families() + prefect
-        guard configuration.rendersExposition else {
-            publish(RenderedSnapshot(health: health, prefect: prefect, families: families))
-            return
-        }
-        let plain = TextFormat.encodeBytes(families)
-        let gzip = try? Gzip.compress(plain)
-        publish(RenderedSnapshot(plain: plain, gzip: gzip, health: health, prefect: prefect, families: families))
+        publish(PollerSnapshot(health: health, prefect: prefect))
     }
 }
 

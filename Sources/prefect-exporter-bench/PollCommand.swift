@@ -5,6 +5,7 @@ import Foundation
 import HTTPClient
 import Logging
 import Poller
+import Rendering
 import PrefectAPI
 import WebServer
 
@@ -97,27 +98,18 @@ struct PollCommand: AsyncParsableCommand {
         }
         let pause = parseDuration(interval) ?? .zero
         let logger = Logger(label: "bench.poll")
-        // The exporter's wiring (ExporterMain.run), with default settings.
-        let statistics = RequestStatistics()
-        let transport = CurlHTTPClient(configuration: HTTPClientConfiguration(
-            requestTimeout: .milliseconds(Int64(timeout * 1000)), userAgent: "prefect-exporter-bench"))
-        let client = PrefectClient(
-            configuration: PrefectClientConfiguration(baseURL: url, maxConcurrentRequests: maxConcurrentRequests),
-            transport: transport, observer: statistics.record)
+        // The exporter's wiring (ExporterRuntime, as ExporterMain.run builds it), with default settings.
         let store = MetricsPageStore()
         let exposed = LockedValue((bytes: 0, collectors: [String: Double]()))
-        let merger = Exporting.merger(logger: logger) { page in
+        let runtime = Exporting.runtime(
+            url: url, timeout: timeout, maxConcurrentRequests: maxConcurrentRequests,
+            interval: pause > .zero ? pause : .seconds(30), logger: logger
+        ) { page in
             Exporting.store(page, in: store)
             let collectors = Self.collectorDurations(page.families)
             exposed.withLock { $0 = (page.text.count, collectors) }
         }
-        var pollerConfiguration = PollerConfiguration(interval: pause > .zero ? pause : .seconds(30))
-        pollerConfiguration.rendersExposition = false  // the merger renders, as in the exporter
-        let poller = Poller(
-            client: client, configuration: pollerConfiguration, statistics: statistics, logger: logger
-        ) { snapshot in
-            merger.update(target: 0, with: snapshot)
-        }
+        let poller = runtime.targets[0].poller
 
         say("poll: \(url), \(polls) polls, interval \(interval), max concurrent requests \(maxConcurrentRequests)")
         let start = ResidentMemory.read()

@@ -4,6 +4,7 @@ import Foundation
 import HTTPClient
 import Logging
 import Poller
+import Rendering
 
 /// `render`: how long one snapshot takes to aggregate, encode and compress.
 struct RenderCommand: ParsableCommand {
@@ -62,7 +63,7 @@ struct RenderCommand: ParsableCommand {
         let compress = timeRepeatedly(repetitions) { gzip = (try? Gzip.compress(plain)) ?? [] }
         let encodeOpenMetrics = timeRepeatedly(repetitions) { openMetrics = OpenMetricsFormat.encodeBytes(families) }
         let merger = Exporting.merger(logger: Logger(label: "bench.merger")) { _ in }
-        let poll = RenderedSnapshot(health: [], prefect: families)
+        let poll = PollerSnapshot(health: [], prefect: families)
         merger.update(target: 0, with: poll)
         let merge = timeRepeatedly(repetitions) { merger.update(target: 0, with: poll) }
         let memoryMerger = ResidentMemory.read()

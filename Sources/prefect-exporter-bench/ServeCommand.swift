@@ -4,6 +4,7 @@ import Foundation
 import HTTPClient
 import Logging
 import Poller
+import Rendering
 import WebServer
 
 /// `serve`: the synthetic snapshot served exactly as the exporter serves a scrape.
@@ -38,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
             Exporting.store(page, in: store)
             rendered.withLock { $0 = page }
         }
-        merger.update(target: 0, with: RenderedSnapshot(health: [], prefect: snapshot.families()))
+        merger.update(target: 0, with: PollerSnapshot(health: [], prefect: snapshot.families()))
         guard let page = rendered.withLock({ $0 }) else { throw ValidationError("the merger published no page") }
         let plain = page.text
         let gzip = page.textGzip ?? []

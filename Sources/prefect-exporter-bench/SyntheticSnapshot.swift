@@ -1,9 +1,10 @@
 import Aggregation
 import Exposition
+import Collectors
 import PrefectAPI
 
 /// A synthetic but realistic Prefect install, turned into metric families by the exporter's
-/// own aggregation (`RunHistory.ingest` and `PrefectFamilies.build`), so the label shapes and
+/// own aggregation (`RunHistory.ingest` and `PrefectCollectors.build`), so the label shapes and
 /// the mix of gauges, counters and histograms are exactly those of a real scrape.
 struct SyntheticSnapshot {
     /// The size of the install.
@@ -25,7 +26,7 @@ struct SyntheticSnapshot {
 
     /// The families one poll of this install yields.
     func families() -> [MetricFamily] {
-        PrefectFamilies.build(from: data, history: history, settings: settings, now: now)
+        PrefectCollectors.build(from: data, history: history, settings: settings, now: now)
     }
 
     /// The shape whose exposition has about `target` series (sample lines), and its snapshot.

@@ -1,4 +1,5 @@
 import Aggregation
+import Collectors
 import Exposition
 import PrefectAPI
 import Testing
@@ -47,7 +48,7 @@ struct GoldenTextTests {
 
     @Test func fullExposition() {
         let data = Self.data()
-        let text = TextFormat.encode(PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now))
+        let text = TextFormat.encode(PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now))
         let runLabels = #"work_pool="p",work_queue="q",deployment="f/d""#
         let queueLabels = #"work_pool="p",work_queue="q""#
         let expected = """
@@ -173,7 +174,7 @@ struct GoldenTextTests {
     @Test func pausedPoolWithoutStatusOrWorkersOrLimit() {
         var data = Self.data(pool: WorkPool(id: "p-id", name: "p", type: "docker", status: nil, isPaused: true, concurrencyLimit: nil))
         data.workers = [:]
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         let pools = families.filter { $0.name.hasPrefix("prefect_work_pool") }
         #expect(TextFormat.encode(pools) == """
             # HELP prefect_work_pool_info Work pools and their type; always 1.
@@ -204,7 +205,7 @@ struct GoldenTextTests {
             // A run listed twice (in flight and due, say) counts once.
             FlowRun(id: "a", deploymentID: "d-id", workPoolName: "p", workQueueName: "q", stateType: .running, stateName: "Resuming"),
         ]
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         let runs = families.filter { $0.name == "prefect_flow_runs" }
         let lines = TextFormat.encode(runs).split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasSuffix(" 0") }
         #expect(lines == [
@@ -218,7 +219,7 @@ struct GoldenTextTests {
         var data = Self.data()
         data.deployments[0].name = "say \"hi\"\\n"
         data.flowNames = ["f-id": "multi\nline"]
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         let text = TextFormat.encode(families.filter { $0.name == "prefect_deployment_paused" })
         #expect(text.hasSuffix(#"prefect_deployment_paused{deployment="multi\nline/say \"hi\"\\n"} 0"# + "\n"))
     }
@@ -241,7 +242,7 @@ struct GoldenTextTests {
                     startTime: Self.now + 5),
             FlowRun(id: "no-start", workPoolName: "p", workQueueName: "q", stateType: .running, stateName: "Running"),
         ]
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         let queue = ["work_pool": "p", "work_queue": "q"]
         var undeployed = queue
         undeployed["deployment"] = ""
@@ -268,7 +269,7 @@ struct GoldenTextTests {
             Worker(name: "c", status: nil, lastHeartbeatTime: nil),
             Worker(name: "d", status: "ONLINE", lastHeartbeatTime: 1_700_000_020),
         ]]
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         #expect(value(families, "prefect_work_pool_workers", ["work_pool": "p", "status": "ONLINE"]) == 2)
         // A worker without a status counts as OFFLINE.
         #expect(value(families, "prefect_work_pool_workers", ["work_pool": "p", "status": "OFFLINE"]) == 2)
@@ -279,7 +280,7 @@ struct GoldenTextTests {
         var data = Self.data(pool: WorkPool(id: "p-id", name: "p", type: "process", status: nil, isPaused: false, concurrencyLimit: nil))
         data.workQueues[0].status = nil
         data.deployments[0].status = nil
-        let families = PrefectFamilies.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
+        let families = PrefectCollectors.build(from: data, history: Self.history(for: data), settings: Self.settings, now: Self.now)
         #expect(value(families, "prefect_work_pool_status", ["work_pool": "p", "status": "NOT_READY"]) == 1)
         #expect(value(families, "prefect_work_queue_status", ["work_pool": "p", "work_queue": "q", "status": "NOT_READY"]) == 1)
         #expect(value(families, "prefect_deployment_status", ["deployment": "f/d", "status": "NOT_READY"]) == 1)

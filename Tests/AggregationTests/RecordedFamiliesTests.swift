@@ -1,4 +1,5 @@
 import Aggregation
+import Collectors
 import Exposition
 import PrefectAPI
 import Testing
@@ -15,7 +16,7 @@ private let knownNames: [(String, String)] = [
     ("CANCELLING", "Cancelling"),
 ]
 
-/// `PrefectFamilies.build` over JSON recorded from a real Prefect 3.8.8.
+/// `PrefectCollectors.build` over JSON recorded from a real Prefect 3.8.8.
 @Suite("PrefectFamilies from recorded Prefect data")
 struct RecordedFamiliesTests {
     @Test func familiesComeInAStableOrder() throws {
@@ -329,7 +330,7 @@ struct RecordedFamiliesTests {
         trimmed.deployments = data.deployments.filter { $0.workPoolName != nil }
         trimmed.upcomingRuns = [Recorded.defaultQueue: 1]
         let history = RunHistory(startTime: Recorded.exporterStart, overlap: 60, settings: settings)
-        let families = PrefectFamilies.build(from: trimmed, history: history, settings: settings, now: now)
+        let families = PrefectCollectors.build(from: trimmed, history: history, settings: settings, now: now)
         for family in families where family.name.hasPrefix("prefect_flow_run") {
             #expect(family.metrics.allSatisfy { labelDictionary($0)["work_pool"] != "" }, "\(family.name)")
         }

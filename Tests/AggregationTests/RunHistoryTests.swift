@@ -1,4 +1,5 @@
 @testable import Aggregation
+import Collectors
 import Exposition
 import PrefectAPI
 import Testing
@@ -226,7 +227,7 @@ struct RunHistoryTests {
         for poll in [1_020.0, 1_050, 1_080] {
             history.ingest(finished: [run], started: [], deploymentNames: data.deploymentNames, pollTime: poll)
         }
-        let families = PrefectFamilies.build(from: data, history: history, settings: settings, now: 1_080)
+        let families = PrefectCollectors.build(from: data, history: history, settings: settings, now: 1_080)
         #expect(value(families, "prefect_flow_runs_finished_total", ["work_pool": "pool", "work_queue": "queue", "deployment": "flow/one", "state_type": "FAILED"]) == 1)
         #expect(value(families, "prefect_flow_runs_finished_total", ["work_pool": "pool", "work_queue": "queue", "deployment": "flow/one", "state_type": "COMPLETED"]) == 0)
         #expect(histogram(families, "prefect_flow_run_duration_seconds", ["work_pool": "pool", "work_queue": "queue", "state_type": "FAILED"])?.sum == 5)

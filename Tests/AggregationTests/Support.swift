@@ -1,4 +1,5 @@
 import Aggregation
+import Collectors
 import Exposition
 import Foundation
 import PrefectAPI
@@ -61,7 +62,7 @@ enum Recorded {
         var history = RunHistory(startTime: exporterStart, overlap: 60, settings: settings)
         history.ingest(
             finished: data.finishedRuns, started: data.startedRuns, deploymentNames: data.deploymentNames, pollTime: now)
-        return PrefectFamilies.build(from: data, history: history, settings: settings, now: now)
+        return PrefectCollectors.build(from: data, history: history, settings: settings, now: now)
     }
 }
 

@@ -1,6 +1,7 @@
 import Aggregation
 import Exposition
 import Foundation
+@testable import Collectors
 @testable import Poller
 import PrefectAPI
 import Testing
@@ -128,11 +129,11 @@ struct DueRunSyncTests {
     @Test func aDeletionAndAnAdditionThatCancelOutAreFound() async throws {
         let fake = try FakePrefect()
         let client = PrefectClient(configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL), transport: fake)
-        let context = CollectionContext(client: client, now: firstPoll, historyQueryStart: exporterStart)
+        let context = CollectionContext(client: client, now: firstPoll)
         // Random slices that take every deployment (0.1 is below 0.5) and, being below 1/8, end
         // before every known run: at 08:40:20, between the added run (08:30) and the deleted one
         // (08:41:26).
-        var sync = DueRunSync(context: context, overlap: 150)
+        var sync = DueRunSync(context: context, scopes: [.all], overlap: 150)
         sync.random = { 0.1 }
         var ledger = try await sync.synced(DueRunLedger(), departures: []).ledger
 
@@ -146,8 +147,8 @@ struct DueRunSyncTests {
         runs.append(added)
         fake.setDueRuns(runs)
 
-        let later = CollectionContext(client: client, now: firstPoll + 30, historyQueryStart: exporterStart)
-        var next = DueRunSync(context: later, overlap: 150)
+        let later = CollectionContext(client: client, now: firstPoll + 30)
+        var next = DueRunSync(context: later, scopes: [.all], overlap: 150)
         next.random = { 0.1 }
         ledger = try await next.synced(ledger, departures: []).ledger
         #expect(Set(ledger.ids) == Set(runs.compactMap { $0["id"] as? String }))
@@ -160,8 +161,8 @@ struct DueRunSyncTests {
         let fake = try FakePrefect()
         let client = PrefectClient(
             configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, pageSize: 1), transport: fake)
-        let context = CollectionContext(client: client, now: firstPoll, historyQueryStart: exporterStart)
-        var sync = DueRunSync(context: context, overlap: 150)
+        let context = CollectionContext(client: client, now: firstPoll)
+        var sync = DueRunSync(context: context, scopes: [.all], overlap: 150)
         sync.firstListingPagesPerPoll = 2
 
         // Pages of one run, two per poll. The two Late runs share a start time: after the first,

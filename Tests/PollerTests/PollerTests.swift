@@ -1,6 +1,7 @@
 import Exposition
 import Foundation
 import HTTPClient
+@testable import Collectors
 @testable import Poller
 import PrefectAPI
 import Testing
@@ -41,7 +42,6 @@ struct PollerTests {
         #expect(polls(families, "success") == 1)
         #expect(polls(families, "failure") == 0)
         #expect(polls(families, "skipped") == 0)
-        #expect(value(families, "prefect_exporter_build_info", ["version": "1.2.3", "revision": "abc123"]) == 1)
         for name in prefectFamilyNames + exporterFamilyNames {
             #expect(has(families, name), "\(name)")
         }
@@ -69,7 +69,6 @@ struct PollerTests {
         #expect(finished(families, "fixture-high", deployHigh, "FAILED") == 1)
         #expect(finished(families, "default", deploy, "FAILED") == 0)
 
-        #expect(snapshot.plain == TextFormat.encodeBytes(families))
     }
 
     @Test func pollCostCountsRequestsAndWireBytes() async throws {
@@ -261,17 +260,6 @@ struct PollerTests {
         #expect(started.last?.contains(#""start_time":{"after_":"2026-11-23T08:51:30.000000Z","is_null_":false}"#) == true)
     }
 
-    @Test func gzipBytesDecompressToThePlainBytes() async throws {
-        let harness = try Harness()
-        let snapshot = try await harness.poll(at: firstPoll).snapshot
-        let gzip = try #require(snapshot.gzip)
-        #expect(Array(gzip.prefix(2)) == [0x1F, 0x8B])
-        #expect(gzip.count < snapshot.plain.count)
-        #expect(try runGzip(["-d", "-c"], input: gzip) == snapshot.plain)
-        let text = String(decoding: snapshot.plain, as: UTF8.self)
-        #expect(text.contains("\nprefect_up 1\n"))
-    }
-
     @Test func publishCurrentBeforeTheFirstPoll() async throws {
         let harness = try Harness()
         #expect(await harness.poller.attempted == false)
@@ -287,15 +275,6 @@ struct PollerTests {
         #expect(harness.fake.requests.isEmpty)
         _ = try await harness.poll(at: firstPoll)
         #expect(await harness.poller.attempted == true)
-    }
-
-    @Test func processMetricsAreIncluded() async throws {
-        let harness = try Harness()
-        let families = try await harness.poll(at: firstPoll).snapshot.families
-        for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds", "process_max_fds"] {
-            #expect(has(families, name), "\(name)")
-        }
-        #expect(families.first { $0.name == "process_cpu_seconds_total" }?.type == .counter)
     }
 }
 

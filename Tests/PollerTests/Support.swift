@@ -3,6 +3,7 @@ import Exposition
 import Foundation
 import HTTPClient
 import Logging
+import Collectors
 import Poller
 import PrefectAPI
 import Testing
@@ -175,10 +176,10 @@ final class TestClock: Sendable {
 
 /// Every snapshot the poller published.
 final class Snapshots: Sendable {
-    private let all = LockedValue<[RenderedSnapshot]>([])
-    func append(_ snapshot: RenderedSnapshot) { all.withLock { $0.append(snapshot) } }
+    private let all = LockedValue<[PollerSnapshot]>([])
+    func append(_ snapshot: PollerSnapshot) { all.withLock { $0.append(snapshot) } }
     var count: Int { all.withLock { $0.count } }
-    var last: RenderedSnapshot? { all.withLock { $0.last } }
+    var last: PollerSnapshot? { all.withLock { $0.last } }
 }
 
 /// 2026-11-23T08:51:00Z, shortly before the recorded runs were created.
@@ -219,7 +220,7 @@ struct Harness {
     }
 
     /// Polls at `time` and returns the report and the snapshot it published.
-    func poll(at time: Double) async throws -> (report: PollReport, snapshot: RenderedSnapshot) {
+    func poll(at time: Double) async throws -> (report: PollReport, snapshot: PollerSnapshot) {
         clock.set(time)
         let before = snapshots.count
         let report = await poller.pollOnce()
@@ -253,7 +254,7 @@ let prefectFamilyNames = [
 
 /// The exporter's own families, served whatever Prefect does.
 let exporterFamilyNames = [
-    "prefect_up", "prefect_exporter_poll_duration_seconds", "prefect_exporter_polls_total", "prefect_exporter_build_info",
+    "prefect_up", "prefect_exporter_poll_duration_seconds", "prefect_exporter_polls_total", "prefect_exporter_collector_success",
 ]
 
 /// Runs /bin/gzip over bytes.

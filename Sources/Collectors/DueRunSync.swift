@@ -20,6 +20,8 @@ import PrefectAPI
 /// Lists page by next scheduled start (a keyset), not by offset, so a deep pile costs no offset scans.
 struct DueRunSync {
     let context: CollectionContext
+    /// The flow-run scopes of the poll (see ``CollectionContext/requireRunScopes()``).
+    let scopes: [FlowRunQueries.Scope]
     /// How far the recent window reaches back before the previous sync, in seconds.
     let overlap: Double
     /// How many pages (of up to 200 runs) the first listing reads per poll. A larger pile is
@@ -153,7 +155,6 @@ struct DueRunSync {
         var position = ledger.listing ?? DueRunLedger.Listing(startedAt: context.now)
         var budget = firstListingPagesPerPoll
         var listed: [FlowRun] = []
-        let scopes = context.runScopes
         while position.scope < scopes.count {
             let scope = scopes[position.scope]
             let everything = DueRunLedger.Slice(through: context.now)
@@ -187,7 +188,7 @@ struct DueRunSync {
         if slice.deploymentIDs?.isEmpty == true { return 0 }
         let client = context.client
         let body = filter(slice)
-        return try await concurrentMap(context.runScopes) { scope throws(PrefectAPIError) in
+        return try await concurrentMap(scopes) { scope throws(PrefectAPIError) in
             try await client.countFlowRuns(matching: FlowRunQueries.restrict(body, to: scope))
         }.reduce(0, +)
     }
@@ -196,7 +197,7 @@ struct DueRunSync {
     private func listDue(_ slice: DueRunLedger.Slice) async throws(PrefectAPIError) -> [FlowRun] {
         if slice.deploymentIDs?.isEmpty == true { return [] }
         var runs: [FlowRun] = []
-        for scope in context.runScopes {
+        for scope in scopes {
             runs += try await keysetPages(from: slice.from) { cursor in
                 FlowRunQueries.restrict(filter(slice, from: cursor), to: scope)
             }.runs

@@ -1,8 +1,19 @@
-import Exposition
+public import Exposition
 import Foundation
 
 /// The standard `process_*` metrics, read from `/proc/self` (Linux). Missing files yield no series.
-enum ProcessMetrics {
+public enum ProcessMetrics {
+    static let cpuSeconds = FamilyDescriptor(
+        "process_cpu_seconds_total", .counter, help: "Total user and system CPU time spent in seconds.")
+    static let virtualMemory = FamilyDescriptor("process_virtual_memory_bytes", .gauge, help: "Virtual memory size in bytes.")
+    static let residentMemory = FamilyDescriptor("process_resident_memory_bytes", .gauge, help: "Resident memory size in bytes.")
+    static let startTime = FamilyDescriptor(
+        "process_start_time_seconds", .gauge, help: "Start time of the process since unix epoch in seconds.")
+    static let openFDs = FamilyDescriptor("process_open_fds", .gauge, help: "Number of open file descriptors.")
+    static let maxFDs = FamilyDescriptor("process_max_fds", .gauge, help: "Maximum number of open file descriptors.")
+    /// Every `process_*` family, in the order served.
+    public static let descriptors = [cpuSeconds, virtualMemory, residentMemory, startTime, openFDs, maxFDs]
+
     private static let clockTicks: Double = {
         let ticks = sysconf(Int32(_SC_CLK_TCK))
         return ticks > 0 ? Double(ticks) : 100
@@ -30,33 +41,25 @@ enum ProcessMetrics {
                 return fields.indices.contains(index) ? Double(fields[index]) : nil
             }
             if let user = field(14), let system = field(15) {
-                families.append(gauge(
-                    "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", (user + system) / clockTicks,
-                    type: .counter))
+                families.append(cpuSeconds.family([Metric(value: (user + system) / clockTicks)]))
             }
             if let virtual = field(23) {
-                families.append(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", virtual))
+                families.append(virtualMemory.family([Metric(value: virtual)]))
             }
             if let resident = field(24) {
-                families.append(gauge("process_resident_memory_bytes", "Resident memory size in bytes.", resident * pageSize))
+                families.append(residentMemory.family([Metric(value: resident * pageSize)]))
             }
             if let start = field(22), let bootTime {
-                families.append(gauge(
-                    "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-                    bootTime + start / clockTicks))
+                families.append(startTime.family([Metric(value: bootTime + start / clockTicks)]))
             }
         }
         if let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
-            families.append(gauge("process_open_fds", "Number of open file descriptors.", Double(descriptors.count)))
+            families.append(openFDs.family([Metric(value: Double(descriptors.count))]))
         }
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            families.append(gauge("process_max_fds", "Maximum number of open file descriptors.", Double(limit.rlim_cur)))
+            families.append(maxFDs.family([Metric(value: Double(limit.rlim_cur))]))
         }
         return families
-    }
-
-    private static func gauge(_ name: String, _ help: String, _ value: Double, type: MetricType = .gauge) -> MetricFamily {
-        MetricFamily(name: name, help: help, type: type, metrics: [Metric(value: value)])
     }
 }

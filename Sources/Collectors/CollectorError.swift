@@ -36,7 +36,13 @@ public enum CollectorError: Error, Sendable, CustomStringConvertible {
 
     /// What makes two failures of one collector the same cause, so that a cause is logged once:
     /// its reason (a collector that calls two endpoints and fails on either is one cause).
-    var cause: String { reason }
+    public var cause: String { reason }
+
+    /// Whether the collector was skipped for want of another collector's data.
+    public var isMissingInput: Bool {
+        if case .missingInput = self { return true }
+        return false
+    }
 
     /// The API error, when there is one.
     public var apiError: PrefectAPIError? {

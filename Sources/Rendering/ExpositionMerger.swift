@@ -1,10 +1,12 @@
-import Aggregation
+import Collectors
 public import Exposition
 import Foundation
 import HTTPClient
 public import Logging
+public import Poller
 
-/// The whole `/metrics` page of the exporter, rendered once per update in both formats.
+/// The whole `/metrics` page of the exporter: the text format, rendered and compressed once per
+/// update, and OpenMetrics, rendered and compressed the first time a scrape asks for it.
 public struct MergedExposition: Sendable {
     /// Every family in the order served. Counters and cumulative histograms carry ``Metric/created``.
     public var families: [MetricFamily]
@@ -12,10 +14,8 @@ public struct MergedExposition: Sendable {
     public var text: [UInt8]
     /// ``text`` gzip-compressed; nil if compression failed.
     public var textGzip: [UInt8]?
-    /// OpenMetrics 1.0.0; empty when ``ExpositionMerger/Settings/rendersOpenMetrics`` is off.
-    public var openMetrics: [UInt8]
-    /// ``openMetrics`` gzip-compressed; nil if compression failed or OpenMetrics is off.
-    public var openMetricsGzip: [UInt8]?
+    /// OpenMetrics 1.0.0, rendered on first use; nil when ``ExpositionMerger/Settings/rendersOpenMetrics`` is off.
+    public var openMetrics: RenderedOnce<EncodedPage>?
 }
 
 /// Merges the snapshots of one or more pollers (one per Prefect target) into the exporter's page.
@@ -30,9 +30,13 @@ public struct MergedExposition: Sendable {
 /// 4. appends `prefect_exporter_build_info` and the `process_*` metrics once;
 /// 5. sets ``Metric/created`` on counters and cumulative histograms: the exporter's start for its
 ///    own counters, and the time a Prefect series first appeared for Prefect ones;
-/// 6. renders the text format and OpenMetrics, each plain and gzip-compressed, and publishes them.
+/// 6. renders the text format, plain and gzip-compressed, and publishes it with OpenMetrics
+///    ready to be rendered on a scrape's first request for it (once per update at most).
 ///
-/// Scrapes never trigger any of this: they read the published bytes.
+/// The lock covers only the bookkeeping of steps 1 to 5; rendering, compressing, logging and
+/// publishing happen outside it. Pages are published in update order: a page rendered from an
+/// older update is dropped if a newer one was published first. Scrapes never trigger any of
+/// this, except the one OpenMetrics rendering of an update.
 public final class ExpositionMerger: Sendable {
     /// How the merger shapes the page.
     public struct Settings: Sendable {
@@ -74,7 +78,7 @@ public final class ExpositionMerger: Sendable {
     }
 
     private struct State {
-        var snapshots: [RenderedSnapshot?]
+        var snapshots: [PollerSnapshot?]
         /// Per target: the capped Prefect-derived families of its last snapshot.
         var prefect: [[MetricFamily]]
         /// Per target: when each Prefect counter or cumulative histogram series first appeared.
@@ -83,6 +87,8 @@ public final class ExpositionMerger: Sendable {
         var dropped: [[String: Double]]
         /// Per target: families whose capping was already logged.
         var warned: [Set<String>]
+        /// How many updates there have been: the generation of the latest page.
+        var generation = 0
     }
 
     /// The settings in force.
@@ -92,6 +98,10 @@ public final class ExpositionMerger: Sendable {
     private let clock: @Sendable () -> Double
     private let publish: @Sendable (MergedExposition) -> Void
     private let state: LockedValue<State>
+    /// The generation of the last published page.
+    private let published = LockedValue(0)
+    /// Whether a failed compression was logged already (it is logged once).
+    private let gzipFailureLogged = LockedValue(false)
 
     /// - Parameters:
     ///   - startTime: the exporter's start, seconds since the epoch: the `_created` time of its own counters.
@@ -115,28 +125,20 @@ public final class ExpositionMerger: Sendable {
 
     /// Takes a poller's snapshot for target `index`, then renders and publishes the whole page.
     /// Pass it as the poller's `publish` closure: `{ merger.update(target: index, with: $0) }`.
-    public func update(target index: Int, with snapshot: RenderedSnapshot) {
+    public func update(target index: Int, with snapshot: PollerSnapshot) {
         let now = clock()
-        state.withLock { state in
-            guard state.snapshots.indices.contains(index) else { return }
+        var newlyCapped: [(family: String, series: Int)] = []
+        let taken: (merged: (health: [MetricFamily], prefect: [MetricFamily]), generation: Int)? = state.withLock { state in
+            guard state.snapshots.indices.contains(index) else { return nil }
             state.snapshots[index] = snapshot
             var capped = snapshot.prefect
-            for position in capped.indices {
+            let limit = settings.maxSeriesPerFamily
+            for position in capped.indices where limit > 0 && capped[position].metrics.count > limit {
                 let family = capped[position]
-                let limit = settings.maxSeriesPerFamily
-                guard limit > 0, family.metrics.count > limit else { continue }
                 let excess = family.metrics.count - limit
                 capped[position].metrics.removeLast(excess)
                 state.dropped[index][family.name, default: 0] += Double(excess)
-                if state.warned[index].insert(family.name).inserted {
-                    var metadata: Logger.Metadata = [
-                        "family": "\(family.name)", "series": "\(family.metrics.count)", "limit": "\(limit)",
-                    ]
-                    if let name = settings.targetNames?[index] { metadata["prefect"] = "\(name)" }
-                    logger.warning(
-                        "metric family has more series than --metrics.max-series-per-family; the rest are dropped and counted in prefect_exporter_series_dropped_total",
-                        metadata: metadata)
-                }
+                if state.warned[index].insert(family.name).inserted { newlyCapped.append((family.name, family.metrics.count)) }
             }
             // Creation times: kept while the series exist; a stale target (no Prefect families) keeps its times.
             if !capped.isEmpty {
@@ -152,21 +154,41 @@ public final class ExpositionMerger: Sendable {
                 state.created[index] = created
             }
             state.prefect[index] = capped
-            let page = render(state)
+            state.generation += 1
+            return (merged(state), state.generation)
+        }
+        for (family, series) in newlyCapped {
+            var metadata: Logger.Metadata = [
+                "family": "\(family)", "series": "\(series)", "limit": "\(settings.maxSeriesPerFamily)",
+            ]
+            if let name = settings.targetNames?[index] { metadata["prefect"] = "\(name)" }
+            logger.warning(
+                "metric family has more series than --metrics.max-series-per-family; the rest are dropped and counted in prefect_exporter_series_dropped_total",
+                metadata: metadata)
+        }
+        guard let taken else { return }
+        let page = render(assembled(taken.merged))
+        published.withLock { last in
+            guard taken.generation > last else { return }
+            last = taken.generation
             publish(page)
         }
     }
 
-    /// The page as it stands, rendered now (for `--once` and tests). Does not publish.
+    /// The page as it stands, rendered now (for `once` and tests). Does not publish.
     public func current() -> MergedExposition {
-        state.withLock { render($0) }
+        render(assembled(state.withLock { merged($0) }))
     }
 
     private static func isCumulative(_ family: MetricFamily) -> Bool {
-        family.type == .counter || PrefectFamilies.cumulativeFamilyNames.contains(family.name)
+        family.type == .counter || cumulativeFamilies.contains(family.name)
     }
 
-    private func render(_ state: State) -> MergedExposition {
+    /// The Prefect-derived families whose series accumulate since they appeared.
+    private static let cumulativeFamilies = Set(PrefectCollectors.families.filter(\.accumulates).map(\.name))
+
+    /// The families of every target, merged: cheap (no rendering, no I/O), done under the lock.
+    private func merged(_ state: State) -> (health: [MetricFamily], prefect: [MetricFamily]) {
         var health = FamilyList()
         var prefect = FamilyList()
         for index in state.snapshots.indices {
@@ -174,14 +196,9 @@ public final class ExpositionMerger: Sendable {
             let label = settings.targetNames.map { Label("prefect", $0[index]) }
             var own = snapshot.health
             if !state.dropped[index].isEmpty {
-                own.append(MetricFamily(
-                    name: "prefect_exporter_series_dropped_total",
-                    help: "Series left out of Prefect-derived families by --metrics.max-series-per-family, by family, "
-                        + "counted at each poll.",
-                    type: .counter,
-                    metrics: state.dropped[index].keys.sorted().map {
-                        Metric(labels: [Label("family", $0)], value: state.dropped[index][$0] ?? 0)
-                    }))
+                own.append(PageFamilies.seriesDropped.family(state.dropped[index].keys.sorted().map {
+                    Metric(labels: [Label("family", $0)], value: state.dropped[index][$0] ?? 0)
+                }))
             }
             for family in own {
                 health.add(family, label: label) { metric in
@@ -192,8 +209,13 @@ public final class ExpositionMerger: Sendable {
                 prefect.add(family, label: label) { _ in }
             }
         }
-        var families = health.families
-        families.append(ExporterFamilies.buildInfo(version: settings.version, revision: settings.revision))
+        return (health.families, prefect.families)
+    }
+
+    /// The whole page: health, build info, the `process_*` metrics (read now) and the Prefect families.
+    private func assembled(_ merged: (health: [MetricFamily], prefect: [MetricFamily])) -> [MetricFamily] {
+        var families = merged.health
+        families.append(PageFamilies.buildInfo(version: settings.version, revision: settings.revision))
         if settings.includesProcessMetrics {
             families += ProcessMetrics.families().map { family in
                 var family = family
@@ -203,12 +225,37 @@ public final class ExpositionMerger: Sendable {
                 return family
             }
         }
-        families += prefect.families
+        return families + merged.prefect
+    }
+
+    /// Renders the text format now, and OpenMetrics on first use; outside the lock.
+    private func render(_ families: [MetricFamily]) -> MergedExposition {
         let text = TextFormat.encodeBytes(families)
-        let openMetrics = settings.rendersOpenMetrics ? OpenMetricsFormat.encodeBytes(families) : []
-        return MergedExposition(
-            families: families, text: text, textGzip: try? Gzip.compress(text), openMetrics: openMetrics,
-            openMetricsGzip: settings.rendersOpenMetrics ? try? Gzip.compress(openMetrics) : nil)
+        var openMetrics: RenderedOnce<EncodedPage>?
+        if settings.rendersOpenMetrics {
+            openMetrics = RenderedOnce { [self] in
+                let bytes = OpenMetricsFormat.encodeBytes(families)
+                return EncodedPage(plain: bytes, gzip: compressed(bytes))
+            }
+        }
+        return MergedExposition(families: families, text: text, textGzip: compressed(text), openMetrics: openMetrics)
+    }
+
+    /// The bytes gzip-compressed, or nil (served uncompressed) when compression fails, which is
+    /// logged once.
+    private func compressed(_ bytes: [UInt8]) -> [UInt8]? {
+        do {
+            return try Gzip.compress(bytes)
+        } catch {
+            let first = gzipFailureLogged.withLock { logged in
+                defer { logged = true }
+                return !logged
+            }
+            if first {
+                logger.warning("gzip compression of the metrics page failed; serving it uncompressed", metadata: ["error": "\(error)"])
+            }
+            return nil
+        }
     }
 }
 

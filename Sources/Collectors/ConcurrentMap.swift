@@ -2,7 +2,7 @@ import PrefectAPI
 
 /// Runs an async throwing body and captures its outcome, so that concurrent requests can be
 /// started with `async let` and their typed errors surfaced afterwards.
-func capture<Output>(_ body: () async throws(PrefectAPIError) -> Output) async -> Result<Output, PrefectAPIError> {
+func capture<Output, Failure: Error>(_ body: () async throws(Failure) -> Output) async -> Result<Output, Failure> {
     do {
         return .success(try await body())
     } catch {

@@ -1,0 +1,71 @@
+import Collectors
+public import Exposition
+import Poller
+
+/// Every metric family the exporter can serve, each declared once in Swift: by the collector that
+/// feeds it, by the poller (health) or by the page (build info, dropped series, `process_*`).
+/// `prefect-exporter metrics` prints it; the alert rules, dashboards, runbook and README are
+/// checked against that output by `scripts/check-monitoring`.
+public enum MetricCatalogue {
+    /// One family and where it comes from.
+    public struct Entry: Sendable {
+        public var descriptor: FamilyDescriptor
+        /// The collector that feeds it (`work_pools`, ...), or `exporter` for the exporter's own families.
+        public var source: String
+    }
+
+    /// Every family, in the order served.
+    public static let entries: [Entry] = {
+        var entries = ExporterFamilies.families.map { Entry(descriptor: $0, source: "exporter") }
+        entries.append(Entry(descriptor: PageFamilies.seriesDropped, source: "exporter"))
+        entries.append(Entry(descriptor: PageFamilies.buildInfoDescriptor, source: "exporter"))
+        entries += ProcessMetrics.descriptors.map { Entry(descriptor: $0, source: "process") }
+        entries += PrefectCollectors.families.map {
+            Entry(descriptor: $0, source: PrefectCollectors.collectorOfFamily[$0.name] ?? "")
+        }
+        return entries
+    }()
+
+    /// The catalogue as JSON: `{"families": [{"name", "type", "help", "labels", "source", "accumulates"}]}`,
+    /// one family per line, in the order served.
+    public static func json() -> String {
+        let lines = entries.map { entry in
+            let family = entry.descriptor
+            let labels = family.labels.map(quoted).joined(separator: ", ")
+            return "    {\"name\": \(quoted(family.name)), \"type\": \(quoted(family.type.rawValue)), "
+                + "\"labels\": [\(labels)], \"source\": \(quoted(entry.source)), "
+                + "\"accumulates\": \(family.accumulates), \"help\": \(quoted(family.help))}"
+        }
+        return "{\"families\": [\n" + lines.joined(separator: ",\n") + "\n]}\n"
+    }
+
+    /// The catalogue as a table for people: name, type, labels and help, one family per line.
+    public static func text() -> String {
+        entries.map { entry in
+            let family = entry.descriptor
+            let labels = family.labels.isEmpty ? "-" : family.labels.joined(separator: ",")
+            return "\(family.name)\t\(family.type.rawValue)\t\(labels)\t\(entry.source)\t\(family.help)"
+        }.joined(separator: "\n") + "\n"
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ string: String) -> String {
+        var output = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\t": output += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    output.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return output + "\""
+    }
+}
