@@ -18,6 +18,7 @@ public struct ExporterCommand: ParsableCommand {
             prefect-exporter [<options>]
             prefect-exporter check [<options>]
             prefect-exporter once [<options>]
+            prefect-exporter metrics [--format text|json]
             """,
         discussion: """
             The exporter polls the Prefect REST API in the background, read-only, every --prefect.poll-interval, \
@@ -27,14 +28,15 @@ public struct ExporterCommand: ParsableCommand {
 
             Settings can also come from a YAML file (--config.file), which can list several Prefect targets; \
             flags win over the environment, which wins over the file. Without a subcommand the exporter runs; \
-            'check' tests the configuration and each Prefect, 'once' prints one snapshot.
+            'check' tests the configuration and each Prefect, 'once' prints one snapshot, 'metrics' lists every \
+            metric family the exporter can serve.
 
             Endpoints: / (landing page), /metrics (text format 0.0.4, or OpenMetrics 1.0.0 when asked for), \
             /-/healthy, /-/ready.
             Exit status: 0 on a clean stop, 1 on a runtime failure, 2 on a bad flag, URL or file.
             """,
         version: ExporterVersion.version,
-        subcommands: [CheckCommand.self, OnceCommand.self])
+        subcommands: [CheckCommand.self, OnceCommand.self, MetricsCommand.self])
 
     @OptionGroup public var options: ExporterOptions
 
