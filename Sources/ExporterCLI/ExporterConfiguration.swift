@@ -133,7 +133,7 @@ public struct ExporterConfiguration: Sendable {
                 insecureSkipVerify: insecure, userAgent: "prefect-exporter/\(ExporterVersion.version)"),
             poller: PollerConfiguration(
                 interval: pollInterval, maxStaleness: maxStaleness, aggregation: aggregation,
-                version: ExporterVersion.version, revision: ExporterVersion.revision, workPoolSelection: selection),
+                workPoolSelection: selection),
             web: web, telemetryPath: options.telemetryPath, logLevel: level, logFormat: format, once: options.once)
     }
 

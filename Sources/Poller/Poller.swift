@@ -12,23 +12,18 @@ public struct PollerConfiguration: Sendable {
     /// Prefect-derived families are dropped once the last good poll is older than this.
     public var maxStaleness: Duration
     public var aggregation: AggregationSettings
-    /// The exporter's version and revision, for `prefect_exporter_build_info`.
-    public var version: String
-    public var revision: String
     /// The work pools to report; all by default.
     public var workPoolSelection: WorkPoolSelection
 
     public init(
         interval: Duration = .seconds(30), maxStaleness: Duration = .seconds(300),
-        aggregation: AggregationSettings = AggregationSettings(), version: String = "dev", revision: String = "unknown",
+        aggregation: AggregationSettings = AggregationSettings(),
         workPoolSelection: WorkPoolSelection = .all
     ) {
         self.workPoolSelection = workPoolSelection
         self.interval = interval
         self.maxStaleness = maxStaleness
         self.aggregation = aggregation
-        self.version = version
-        self.revision = revision
     }
 }
 

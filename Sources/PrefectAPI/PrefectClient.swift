@@ -223,7 +223,12 @@ public final class PrefectClient: Sendable {
             let base = Double(configuration.retryBaseDelay.components.seconds)
                 + Double(configuration.retryBaseDelay.components.attoseconds) / 1e18
             let delay = min(2.0, base * pow(2, Double(attempt - 1))) * Double.random(in: 0.75...1.25)
-            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            do {
+                try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+            } catch {
+                // Cancelled (the exporter is stopping): no more attempts; the last failure stands.
+                throw failure
+            }
         }
     }
 

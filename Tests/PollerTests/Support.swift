@@ -196,7 +196,7 @@ struct Harness {
 
     init(
         adminStatus: Int = 200, retries: Int = 0, maxStaleness: Duration = .seconds(300),
-        selection: WorkPoolSelection = .all, version: String = "1.2.3", revision: String = "abc123"
+        selection: WorkPoolSelection = .all
     ) throws {
         fake = try FakePrefect(adminStatus: adminStatus)
         clock = TestClock(exporterStart)
@@ -212,7 +212,7 @@ struct Harness {
             configuration: PollerConfiguration(
                 interval: .seconds(30), maxStaleness: maxStaleness,
                 aggregation: AggregationSettings(includesRunsWithoutPool: selection.includes("")),
-                version: version, revision: revision, workPoolSelection: selection),
+                workPoolSelection: selection),
             statistics: statistics,
             logger: Logger(label: "poller-tests", factory: { _ in SwiftLogNoOpLogHandler() }),
             clock: { clock.now },
