@@ -15,7 +15,16 @@ func capture<Output, Failure: Error>(_ body: () async throws(Failure) -> Output)
 func concurrentMap<Element: Sendable, Output: Sendable>(
     _ elements: [Element], _ transform: @escaping @Sendable (Element) async throws(PrefectAPIError) -> Output
 ) async throws(PrefectAPIError) -> [Output] {
-    let results = await withTaskGroup(of: (Int, Result<Output, PrefectAPIError>).self) { group in
+    let results = await concurrentResults(elements, transform)
+    return try results.map { result throws(PrefectAPIError) in try result.get() }
+}
+
+/// Runs `transform` on every element concurrently (the client bounds requests in flight) and
+/// returns each result, success or failure, in input order.
+func concurrentResults<Element: Sendable, Output: Sendable>(
+    _ elements: [Element], _ transform: @escaping @Sendable (Element) async throws(PrefectAPIError) -> Output
+) async -> [Result<Output, PrefectAPIError>] {
+    await withTaskGroup(of: (Int, Result<Output, PrefectAPIError>).self) { group in
         for (index, element) in elements.enumerated() {
             group.addTask {
                 (index, await capture { () async throws(PrefectAPIError) in try await transform(element) })
@@ -25,5 +34,4 @@ func concurrentMap<Element: Sendable, Output: Sendable>(
         for await result in group { collected.append(result) }
         return collected.sorted { $0.0 < $1.0 }.map(\.1)
     }
-    return try results.map { result throws(PrefectAPIError) in try result.get() }
 }

@@ -17,7 +17,15 @@ struct DeploymentCollector: Collector {
         labels: ["deployment", "status"])
     static let paused = FamilyDescriptor(
         "prefect_deployment_paused", .gauge, help: "1 if the deployment's schedules are paused, else 0.", labels: ["deployment"])
-    static let families = [info, status, paused]
+    static let activeSchedules = FamilyDescriptor(
+        "prefect_deployment_active_schedules", .gauge,
+        help: "Active schedules of the deployment (0 when it has none, or all are switched off).", labels: ["deployment"])
+    static let scheduleInterval = FamilyDescriptor(
+        "prefect_deployment_schedule_interval_seconds", .gauge,
+        help: "The shortest interval of the deployment's active interval schedules, in seconds; absent for cron and "
+            + "rrule schedules and without an active schedule.",
+        labels: ["deployment"])
+    static let families = [info, status, paused, activeSchedules, scheduleInterval]
 
     static let statuses = ["READY", "NOT_READY"]
 
@@ -46,6 +54,8 @@ struct DeploymentCollector: Collector {
         var info = info.family()
         var status = status.family()
         var paused = paused.family()
+        var schedules = activeSchedules.family()
+        var intervals = scheduleInterval.family()
         for (name, deployment) in deployments {
             let label = Label("deployment", name)
             info.metrics.append(Metric(
@@ -59,7 +69,12 @@ struct DeploymentCollector: Collector {
                 status.metrics.append(Metric(labels: [label, Label("status", candidate)], value: current == candidate ? 1 : 0))
             }
             paused.metrics.append(Metric(labels: [label], value: deployment.paused ? 1 : 0))
+            let active = deployment.schedules.filter(\.active)
+            schedules.metrics.append(Metric(labels: [label], value: Double(active.count)))
+            if let shortest = active.compactMap(\.interval).min() {
+                intervals.metrics.append(Metric(labels: [label], value: shortest))
+            }
         }
-        return [info, status, paused]
+        return [info, status, paused, schedules, intervals]
     }
 }

@@ -32,6 +32,9 @@ public enum PrefectCollectors {
                 startTime: settings.startTime, overlap: max(60, 2 * settings.interval), settings: settings.aggregation)),
             AnyCollector(WorkerCollector()),
             AnyCollector(UpcomingFlowRunCollector()),
+            AnyCollector(ConcurrencyLimitCollector()),
+            // Next runs are looked up again at least every 10 polls (or 5 minutes), within the budget.
+            AnyCollector(DeploymentScheduleCollector(refreshAfter: max(300, 10 * settings.interval))),
         ]
     }
 
@@ -39,13 +42,15 @@ public enum PrefectCollectors {
     /// `prefect_flow_runs_upcoming` right after `prefect_flow_runs`, where it has always been.
     public static let families: [FamilyDescriptor] =
         ServerInfoCollector.families + WorkPoolCollector.families + WorkerCollector.families + WorkQueueCollector.families
-        + DeploymentCollector.families + [ActiveFlowRunCollector.runs] + UpcomingFlowRunCollector.families
+        + ConcurrencyLimitCollector.families + DeploymentCollector.families + DeploymentScheduleCollector.families
+        + [ActiveFlowRunCollector.runs] + UpcomingFlowRunCollector.families
         + ActiveFlowRunCollector.families.dropFirst() + FinishedFlowRunCollector.families
 
     /// Every collector type, in the order of ``make(_:)``.
     public static let types: [any Collector.Type] = [
         ServerInfoCollector.self, WorkPoolCollector.self, WorkQueueCollector.self, DeploymentCollector.self,
         ActiveFlowRunCollector.self, FinishedFlowRunCollector.self, WorkerCollector.self, UpcomingFlowRunCollector.self,
+        ConcurrencyLimitCollector.self, DeploymentScheduleCollector.self,
     ]
 
     /// The name of the collector that feeds each Prefect-derived family.

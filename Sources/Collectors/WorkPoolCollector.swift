@@ -17,7 +17,12 @@ struct WorkPoolCollector: Collector {
     static let concurrencyLimit = FamilyDescriptor(
         "prefect_work_pool_concurrency_limit", .gauge, help: "Work pool concurrency limit; absent when unlimited.",
         labels: ["work_pool"])
-    static let families = [info, status, concurrencyLimit]
+    static let activeSlots = FamilyDescriptor(
+        "prefect_work_pool_active_slots", .gauge,
+        help: "Concurrency slots taken by the pool's PENDING and RUNNING runs; absent without a concurrency limit or "
+            + "before Prefect 3.6.23. Can exceed the limit.",
+        labels: ["work_pool"])
+    static let families = [info, status, concurrencyLimit, activeSlots]
 
     static let statuses = ["READY", "NOT_READY", "PAUSED"]
 
@@ -37,6 +42,7 @@ struct WorkPoolCollector: Collector {
         var info = info.family()
         var status = status.family()
         var limit = concurrencyLimit.family()
+        var slots = activeSlots.family()
         for pool in input.data.workPools.sorted(by: { $0.name < $1.name }) {
             let poolLabel = Label("work_pool", pool.name)
             info.metrics.append(Metric(labels: [poolLabel, Label("type", pool.type)], value: 1))
@@ -47,7 +53,10 @@ struct WorkPoolCollector: Collector {
             if let concurrency = pool.concurrencyLimit {
                 limit.metrics.append(Metric(labels: [poolLabel], value: Double(concurrency)))
             }
+            if let taken = pool.activeSlots {
+                slots.metrics.append(Metric(labels: [poolLabel], value: Double(taken)))
+            }
         }
-        return [info, status, limit]
+        return [info, status, limit, slots]
     }
 }

@@ -22,7 +22,12 @@ struct WorkQueueCollector: Collector {
         "prefect_work_queue_last_polled_timestamp_seconds", .gauge,
         help: "When a worker last polled the queue, in seconds since the epoch; absent if never.",
         labels: ["work_pool", "work_queue"])
-    static let families = [status, concurrencyLimit, priority, lastPolled]
+    static let activeSlots = FamilyDescriptor(
+        "prefect_work_queue_active_slots", .gauge,
+        help: "Concurrency slots taken by the queue's PENDING and RUNNING runs; absent without a concurrency limit or "
+            + "before Prefect 3.6.23. Can exceed the limit.",
+        labels: ["work_pool", "work_queue"])
+    static let families = [status, concurrencyLimit, priority, lastPolled, activeSlots]
 
     static let statuses = ["READY", "NOT_READY", "PAUSED"]
 
@@ -44,6 +49,7 @@ struct WorkQueueCollector: Collector {
         var limit = concurrencyLimit.family()
         var priority = priority.family()
         var polled = lastPolled.family()
+        var slots = activeSlots.family()
         for queue in queues {
             let labels = [Label("work_pool", queue.workPoolName ?? ""), Label("work_queue", queue.name)]
             let current = queue.isPaused ? "PAUSED" : (queue.status ?? "NOT_READY")
@@ -57,7 +63,10 @@ struct WorkQueueCollector: Collector {
             if let time = queue.lastPolled {
                 polled.metrics.append(Metric(labels: labels, value: time))
             }
+            if let taken = queue.activeSlots {
+                slots.metrics.append(Metric(labels: labels, value: Double(taken)))
+            }
         }
-        return [status, limit, priority, polled]
+        return [status, limit, priority, polled, slots]
     }
 }

@@ -35,6 +35,10 @@ extension KeyedDecodingContainer where Key == AnyKey {
         (try? decodeIfPresent(Double.self, forKey: AnyKey(key))) ?? nil
     }
 
+    fileprivate func optionalBool(_ key: String) -> Bool? {
+        (try? decodeIfPresent(Bool.self, forKey: AnyKey(key))) ?? nil
+    }
+
     fileprivate func bool(_ key: String) -> Bool {
         ((try? decodeIfPresent(Bool.self, forKey: AnyKey(key))) ?? nil) ?? false
     }
@@ -51,7 +55,7 @@ extension WorkPool: Decodable {
             id: try container.string("id"), name: try container.string("name"),
             type: container.optionalString("type") ?? "",
             status: container.optionalString("status"), isPaused: container.bool("is_paused"),
-            concurrencyLimit: container.optionalInt("concurrency_limit"))
+            concurrencyLimit: container.optionalInt("concurrency_limit"), activeSlots: container.optionalInt("active_slots"))
     }
 }
 
@@ -64,7 +68,7 @@ extension WorkQueue: Decodable {
             status: container.optionalString("status"), isPaused: container.bool("is_paused"),
             concurrencyLimit: container.optionalInt("concurrency_limit"),
             priority: container.optionalInt("priority") ?? 1,
-            lastPolled: container.timestamp("last_polled"))
+            lastPolled: container.timestamp("last_polled"), activeSlots: container.optionalInt("active_slots"))
     }
 }
 
@@ -85,7 +89,29 @@ extension Deployment: Decodable {
             flowID: try container.string("flow_id"),
             workPoolName: container.optionalString("work_pool_name"),
             workQueueName: container.optionalString("work_queue_name"),
-            status: container.optionalString("status"), paused: container.bool("paused"))
+            status: container.optionalString("status"), paused: container.bool("paused"),
+            schedules: (try? container.decodeIfPresent([DeploymentSchedule].self, forKey: AnyKey("schedules")) ?? []) ?? [])
+    }
+}
+
+extension DeploymentSchedule: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        var interval: Double?
+        if let schedule = try? container.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey("schedule")) {
+            interval = schedule.optionalDouble("interval")
+        }
+        self.init(active: container.optionalBool("active") ?? true, interval: interval)
+    }
+}
+
+extension ConcurrencyLimit: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: AnyKey.self)
+        self.init(
+            id: try container.string("id"), name: try container.string("name"),
+            limit: container.optionalInt("limit") ?? 0, active: container.optionalBool("active") ?? true,
+            activeSlots: container.optionalInt("active_slots") ?? 0)
     }
 }
 
@@ -111,6 +137,6 @@ extension FlowRun: Decodable {
             startTime: container.timestamp("start_time"),
             endTime: container.timestamp("end_time"),
             totalRunTime: container.optionalDouble("total_run_time") ?? 0,
-            runCount: container.optionalInt("run_count"))
+            runCount: container.optionalInt("run_count"), name: container.optionalString("name"))
     }
 }

@@ -117,4 +117,28 @@ public enum FlowRunQueries {
             ],
         ]
     }
+
+    /// The SCHEDULED runs of one deployment, due or future (sorted by next scheduled start, the
+    /// first is its next run). Filtered on `next_scheduled_start_time`, which only SCHEDULED runs
+    /// have (see ``scheduledDue(now:from:names:excludingNames:deploymentIDs:)``).
+    public static func scheduled(deploymentID: String) -> JSONValue {
+        [
+            "flow_runs": [
+                "deployment_id": ["any_": [.string(deploymentID)]],
+                "next_scheduled_start_time": ["after_": .string(PrefectTimestamp.format(0))],
+            ],
+        ]
+    }
+
+    /// The runs of one deployment now in a terminal state type, with an end time (sorted by end
+    /// time descending, the first is its last such run).
+    public static func finished(deploymentID: String, stateType: StateType) -> JSONValue {
+        [
+            "flow_runs": [
+                "deployment_id": ["any_": [.string(deploymentID)]],
+                "state": ["type": types([stateType])],
+                "end_time": ["is_null_": false],
+            ],
+        ]
+    }
 }

@@ -31,14 +31,20 @@ public struct WorkPool: Sendable, Equatable {
     public var status: String?
     public var isPaused: Bool
     public var concurrencyLimit: Int?
+    /// Slots taken by its PENDING and RUNNING runs (Prefect 3.6.23 and later); nil without a
+    /// concurrency limit or on older servers. It can exceed the limit.
+    public var activeSlots: Int?
 
-    public init(id: String, name: String, type: String, status: String?, isPaused: Bool, concurrencyLimit: Int?) {
+    public init(
+        id: String, name: String, type: String, status: String?, isPaused: Bool, concurrencyLimit: Int?, activeSlots: Int? = nil
+    ) {
         self.id = id
         self.name = name
         self.type = type
         self.status = status
         self.isPaused = isPaused
         self.concurrencyLimit = concurrencyLimit
+        self.activeSlots = activeSlots
     }
 }
 
@@ -54,11 +60,15 @@ public struct WorkQueue: Sendable, Equatable {
     public var priority: Int
     /// Seconds since the epoch of the last worker poll; nil if never polled.
     public var lastPolled: Double?
+    /// Slots taken by its PENDING and RUNNING runs (Prefect 3.6.23 and later); nil without a
+    /// concurrency limit or on older servers.
+    public var activeSlots: Int?
 
     public init(
         id: String, name: String, workPoolName: String?, status: String?, isPaused: Bool,
-        concurrencyLimit: Int?, priority: Int, lastPolled: Double?
+        concurrencyLimit: Int?, priority: Int, lastPolled: Double?, activeSlots: Int? = nil
     ) {
+        self.activeSlots = activeSlots
         self.id = id
         self.name = name
         self.workPoolName = workPoolName
@@ -94,11 +104,14 @@ public struct Deployment: Sendable, Equatable {
     /// `READY` or `NOT_READY`.
     public var status: String?
     public var paused: Bool
+    /// Its schedules (`schedules`), active or not.
+    public var schedules: [DeploymentSchedule]
 
     public init(
         id: String, name: String, flowID: String, workPoolName: String?, workQueueName: String?,
-        status: String?, paused: Bool
+        status: String?, paused: Bool, schedules: [DeploymentSchedule] = []
     ) {
+        self.schedules = schedules
         self.id = id
         self.name = name
         self.flowID = flowID
@@ -106,6 +119,38 @@ public struct Deployment: Sendable, Equatable {
         self.workQueueName = workQueueName
         self.status = status
         self.paused = paused
+    }
+}
+
+/// One schedule of a deployment: whether it is active, and its interval when it is an interval
+/// schedule (cron and rrule schedules have none).
+public struct DeploymentSchedule: Sendable, Equatable {
+    public var active: Bool
+    /// Seconds between runs of an interval schedule.
+    public var interval: Double?
+
+    public init(active: Bool, interval: Double?) {
+        self.active = active
+        self.interval = interval
+    }
+}
+
+/// A concurrency limit (`POST /v2/concurrency_limits/filter`): a global limit, a tag limit
+/// (named `tag:<tag>`) or a deployment's limit (named `deployment:<id>`).
+public struct ConcurrencyLimit: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var limit: Int
+    /// Whether it is enforced.
+    public var active: Bool
+    public var activeSlots: Int
+
+    public init(id: String, name: String, limit: Int, active: Bool, activeSlots: Int) {
+        self.id = id
+        self.name = name
+        self.limit = limit
+        self.active = active
+        self.activeSlots = activeSlots
     }
 }
 
@@ -123,6 +168,8 @@ public struct Flow: Sendable, Equatable {
 /// The fields of a flow run that the exporter uses. Times are seconds since the epoch.
 public struct FlowRun: Sendable, Equatable {
     public var id: String
+    /// The run's generated name (`crimson-otter`), for exemplars.
+    public var name: String?
     public var deploymentID: String?
     public var workPoolName: String?
     public var workQueueName: String?
@@ -145,9 +192,10 @@ public struct FlowRun: Sendable, Equatable {
         id: String, deploymentID: String? = nil, workPoolName: String? = nil, workQueueName: String? = nil,
         stateType: StateType?, stateName: String?, expectedStartTime: Double? = nil,
         nextScheduledStartTime: Double? = nil, startTime: Double? = nil, endTime: Double? = nil,
-        totalRunTime: Double = 0, runCount: Int? = nil
+        totalRunTime: Double = 0, runCount: Int? = nil, name: String? = nil
     ) {
         self.id = id
+        self.name = name
         self.deploymentID = deploymentID
         self.workPoolName = workPoolName
         self.workQueueName = workQueueName

@@ -77,6 +77,21 @@ public final class PrefectClient: Sendable {
         try await paginate(Deployment.self, endpoint: "/deployments/filter", path: "/deployments/filter", filter: [:])
     }
 
+    /// Every concurrency limit (V2: global, tag and deployment limits).
+    public func concurrencyLimits() async throws(PrefectAPIError) -> [ConcurrencyLimit] {
+        try await paginate(
+            ConcurrencyLimit.self, endpoint: "/v2/concurrency_limits/filter", path: "/v2/concurrency_limits/filter", filter: [:])
+    }
+
+    /// The first flow run matching a filter body in a sort order, or nil: one small request.
+    public func firstFlowRun(matching filter: JSONValue, sort: String) async throws(PrefectAPIError) -> FlowRun? {
+        var members: [(key: String, value: JSONValue)] = filter.objectMembers ?? []
+        members.append((key: "sort", value: .string(sort)))
+        members.append((key: "limit", value: 1))
+        let response = try await send(.post, "/flow_runs/filter", path: "/flow_runs/filter", body: .object(members))
+        return try decode([FlowRun].self, from: response, endpoint: "/flow_runs/filter").first
+    }
+
     /// The flows with these ids, in pages of at most the page size.
     public func flows(ids: [String]) async throws(PrefectAPIError) -> [Flow] {
         var flows: [Flow] = []

@@ -94,6 +94,9 @@ struct GoldenTextTests {
             # HELP prefect_deployment_paused 1 if the deployment's schedules are paused, else 0.
             # TYPE prefect_deployment_paused gauge
             prefect_deployment_paused{deployment="f/d"} 0
+            # HELP prefect_deployment_active_schedules Active schedules of the deployment (0 when it has none, or all are switched off).
+            # TYPE prefect_deployment_active_schedules gauge
+            prefect_deployment_active_schedules{deployment="f/d"} 0
             # HELP prefect_flow_runs Flow runs that are due or in flight, by state: every PENDING, RUNNING, PAUSED and CANCELLING run, and SCHEDULED runs whose scheduled start has passed. Future scheduled runs are in prefect_flow_runs_upcoming.
             # TYPE prefect_flow_runs gauge
             prefect_flow_runs{\(runLabels),state_type="CANCELLING",state_name="Cancelling"} 0

@@ -24,16 +24,21 @@ struct RecordedFamiliesTests {
         #expect(families.map(\.name) == [
             "prefect_server_info",
             "prefect_work_pool_info", "prefect_work_pool_status", "prefect_work_pool_concurrency_limit",
+            "prefect_work_pool_active_slots",
             "prefect_work_pool_workers", "prefect_work_pool_last_worker_heartbeat_timestamp_seconds",
             "prefect_work_queue_status", "prefect_work_queue_concurrency_limit", "prefect_work_queue_priority",
-            "prefect_work_queue_last_polled_timestamp_seconds",
+            "prefect_work_queue_last_polled_timestamp_seconds", "prefect_work_queue_active_slots",
+            "prefect_concurrency_limit", "prefect_concurrency_limit_active_slots", "prefect_concurrency_limit_active",
             "prefect_deployment_info", "prefect_deployment_status", "prefect_deployment_paused",
+            "prefect_deployment_active_schedules", "prefect_deployment_schedule_interval_seconds",
+            "prefect_deployment_has_scheduled_run", "prefect_deployment_next_scheduled_run_timestamp_seconds",
+            "prefect_deployment_last_run_finished_timestamp_seconds",
             "prefect_flow_runs", "prefect_flow_runs_upcoming", "prefect_flow_runs_late",
             "prefect_flow_run_lateness_seconds", "prefect_flow_run_max_lateness_seconds",
             "prefect_flow_run_running_seconds", "prefect_flow_run_max_running_seconds",
             "prefect_flow_runs_finished_total", "prefect_flow_run_start_delay_seconds", "prefect_flow_run_duration_seconds",
         ])
-        #expect(families.map(\.type) == [.gauge] + Array(repeating: .gauge, count: 12) + [
+        #expect(families.map(\.type) == [.gauge] + Array(repeating: .gauge, count: 22) + [
             .gauge, .gauge, .gauge, .histogram, .gauge, .histogram, .gauge, .counter, .histogram, .histogram,
         ])
     }

@@ -54,8 +54,6 @@ struct ExporterConfigurationTests {
         #expect(configuration.poller.aggregation.includeDeploymentLabel == true)
         #expect(configuration.poller.aggregation.includesRunsWithoutPool == true)
         #expect(configuration.poller.workPoolSelection.isFiltering == false)
-        #expect(configuration.poller.version == ExporterVersion.version)
-        #expect(configuration.poller.revision == ExporterVersion.revision)
         #expect(configuration.web.listenAddress == ":14200")
         #expect(configuration.web.maxConnections == 512)
         #expect(configuration.telemetryPath == "/metrics")

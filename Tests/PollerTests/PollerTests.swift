@@ -32,8 +32,10 @@ struct PollerTests {
         #expect(!report.skipped)
         #expect(report.error == nil)
         // 17 as before the due-run ledger, plus its fifteen checks (/flow_runs/count: each state-name
-        // group, and four random slices of each).
-        #expect(report.requests == 32)
+        // group, and four random slices of each), one for the concurrency limits, and fifteen
+        // one-run lookups of the three deployments (each one's next run, and its last run in each
+        // of the four terminal states), done once after the exporter starts.
+        #expect(report.requests == 48)
         #expect(report.duration >= 0)
         let families = snapshot.families
 
@@ -50,10 +52,10 @@ struct PollerTests {
         let collectors = families.first { $0.name == "prefect_exporter_collector_success" }?.metrics.map { labelDictionary($0)["collector"] ?? "" }
         #expect(collectors == [
             "server_info", "work_pools", "work_queues", "deployments", "flow_runs_active", "flow_runs_finished", "workers",
-            "flow_runs_upcoming",
+            "flow_runs_upcoming", "concurrency_limits", "deployment_schedules",
         ])
         #expect(families.first { $0.name == "prefect_exporter_collector_success" }?.metrics.allSatisfy { $0.value == .number(1) } == true)
-        #expect(families.first { $0.name == "prefect_exporter_collector_duration_seconds" }?.metrics.count == 8)
+        #expect(families.first { $0.name == "prefect_exporter_collector_duration_seconds" }?.metrics.count == 10)
 
         // The Prefect families are the aggregation of the recorded data at the poll's time.
         #expect(value(families, "prefect_server_info", ["version": "3.8.8", "api_version": "0.8.4"]) == 1)
@@ -84,8 +86,14 @@ struct PollerTests {
         }
         // The fake filters the due runs as Prefect would, and serialises them again.
         bytes += try JSONSerialization.data(withJSONObject: harness.fake.recordedDueRuns()).count
-        // "0.8.4", "3.8.8", [] for the pool without workers, twenty counts of one digit (five upcoming, fifteen due checks)
-        bytes += 7 + 7 + 2 + 20
+        // "0.8.4", "3.8.8", [] for the pool without workers, twenty counts of one digit (five upcoming,
+        // fifteen due checks), [] for the concurrency limits
+        bytes += 7 + 7 + 2 + 20 + 2
+        // The deployment lookups, as the fake answers them.
+        for request in harness.fake.requests {
+            let body = String(decoding: request.body ?? [], as: UTF8.self)
+            if harness.fake.isScheduleLookup(body) { bytes += harness.fake.scheduleLookup(body).count }
+        }
         #expect(report.bytes == bytes)
         #expect(harness.fake.requests.count == report.requests)
     }
@@ -98,12 +106,12 @@ struct PollerTests {
         #expect(counts == [
             "/version": 1, "/admin/version": 1, "/work_pools/filter": 1, "/work_queues/filter": 1, "/deployments/filter": 1,
             "/flows/filter": 1, "/work_pools/fixture-pool/workers/filter": 1, "/work_pools/fixture-paused-pool/workers/filter": 1,
-            "/flow_runs/filter": 4, "/flow_runs/count": 20,
+            "/flow_runs/filter": 19, "/flow_runs/count": 20, "/v2/concurrency_limits/filter": 1,
         ])
         // Strictly read-only: never the worker polling endpoints.
         #expect(!harness.fake.paths.contains { $0.contains("get_scheduled_flow_runs") })
         let methods = Dictionary(grouping: harness.fake.requests, by: { $0.method }).mapValues(\.count)
-        #expect(methods == [.get: 2, .post: 30])
+        #expect(methods == [.get: 2, .post: 46])
     }
 
     @Test func apiRequestCountersReflectTheResponses() async throws {
@@ -115,14 +123,14 @@ struct PollerTests {
         #expect(value(families, "prefect_server_info", ["version": "", "api_version": "0.8.4"]) == 1)
         #expect(requests(families, "/admin/version", "404") == 1)
         #expect(requests(families, "/version", "200") == 1)
-        #expect(requests(families, "/flow_runs/filter", "200") == 4)
+        #expect(requests(families, "/flow_runs/filter", "200") == 19)
         #expect(requests(families, "/flow_runs/count", "200") == 20)
         #expect(requests(families, "/work_pools/{name}/workers/filter", "200") == 2)
         let total = families.first { $0.name == "prefect_exporter_api_requests_total" }?.metrics.reduce(0.0) { sum, metric in
             if case .number(let number) = metric.value { return sum + number }
             return sum
         }
-        #expect(total == 32)
+        #expect(total == 48)
 
         harness.fake.set(.transportFailure(.timeout))
         let second = try await harness.poll(at: firstPoll + 30)
@@ -131,7 +139,7 @@ struct PollerTests {
         for endpoint in ["/version", "/work_pools/filter", "/work_queues/filter", "/deployments/filter"] {
             #expect(requests(families, endpoint, "timeout") == 1, "\(endpoint)")
         }
-        #expect(requests(families, "/flow_runs/filter", "200") == 4)
+        #expect(requests(families, "/flow_runs/filter", "200") == 19)
         #expect(requests(families, "/flow_runs/filter", "timeout") == nil)
         #expect(harness.statistics.totals[RequestStatistics.Key(endpoint: "/version", code: "timeout")] == 1)
     }
@@ -194,8 +202,8 @@ struct PollerTests {
         #expect(limited.report.error?.kind == .rateLimited)
         #expect(limited.report.error?.retryAfter == 60)
         let sent = harness.fake.requests.count
-        // No retries within the poll either: each phase-one request once.
-        #expect(sent == 4)
+        // No retries within the poll either: each inventory request once.
+        #expect(sent == 5)
 
         for offset in [1.0, 30, 59.9] {
             let skipped = try await harness.poll(at: firstPoll + offset)
@@ -215,7 +223,7 @@ struct PollerTests {
         let resumed = try await harness.poll(at: firstPoll + 60)
         #expect(!resumed.report.skipped)
         #expect(resumed.report.success)
-        #expect(harness.fake.requests.count == sent + 32)
+        #expect(harness.fake.requests.count == sent + 48)
         #expect(polls(resumed.snapshot.families, "success") == 1)
         #expect(polls(resumed.snapshot.families, "skipped") == 3)
     }
@@ -248,7 +256,7 @@ struct PollerTests {
         }
         let windows = harness.fake.requests
             .map { String(decoding: $0.body ?? [], as: UTF8.self) }
-            .filter { $0.contains(#""end_time""#) }
+            .filter { $0.contains(#""end_time""#) && !harness.fake.isScheduleLookup($0) }
         // The exporter started at 08:51:00; the overlap is max(60 s, 2 × 30 s).
         #expect(windows.count == 3)
         #expect(windows[0].contains(#""end_time":{"after_":"2026-11-23T08:51:00.000000Z"}"#))
@@ -285,9 +293,9 @@ struct PollerSelectionTests {
         let harness = try Harness(selection: selection)
         let (report, snapshot) = try await harness.poll(at: firstPoll)
         #expect(report.success)
-        // Phase one (6), flow runs of one pool (4), one pool's workers, three queues' upcoming counts,
-        // fifteen due-run checks.
-        #expect(report.requests == 29)
+        // The inventory (7), flow runs of one pool (4), one pool's workers, three queues' upcoming
+        // counts, fifteen due-run checks, and ten lookups of the pool's two deployments.
+        #expect(report.requests == 40)
         let families = snapshot.families
         #expect(families.first { $0.name == "prefect_work_pool_info" }?.metrics.map(labelDictionary) == [
             ["work_pool": "fixture-pool", "type": "process"],
@@ -299,6 +307,7 @@ struct PollerSelectionTests {
         }
         #expect(!families.contains { $0.name == "prefect_deployment_info" && $0.metrics.contains { labelDictionary($0)["deployment"] == "fixture-other-flow/fixture-served" } })
         let runBodies = harness.fake.requests.filter { $0.url.hasSuffix("/flow_runs/filter") }.map { String(decoding: $0.body ?? [], as: UTF8.self) }
+            .filter { !harness.fake.isScheduleLookup($0) }
         #expect(runBodies.count == 4)
         #expect(runBodies.allSatisfy { $0.contains(#""work_pools":{"name":{"any_":["fixture-pool"]}}"#) })
         #expect(!harness.fake.paths.contains("/work_pools/fixture-paused-pool/workers/filter"))
@@ -310,6 +319,7 @@ struct PollerSelectionTests {
         let (report, snapshot) = try await harness.poll(at: firstPoll)
         #expect(report.success)
         let runBodies = harness.fake.requests.filter { $0.url.hasSuffix("/flow_runs/filter") }.map { String(decoding: $0.body ?? [], as: UTF8.self) }
+            .filter { !harness.fake.isScheduleLookup($0) }
         // Each of the four queries once for the selected pools and once for runs with no pool.
         #expect(runBodies.count == 8)
         #expect(runBodies.filter { $0.contains(#""work_pools":{"name":{"any_":["fixture-pool"]}}"#) }.count == 4)

@@ -34,6 +34,8 @@ final class FakePrefect: HTTPTransport {
     private let log = LockedValue<[HTTPRequest]>([])
     /// Due runs served instead of the recorded ones, when set.
     let dueRunsJSON = LockedValue<[UInt8]?>(nil)
+    /// What `/v2/concurrency_limits/filter` answers.
+    let concurrencyLimitsJSON = LockedValue(Array("[]".utf8))
     let fixtures: [String: [UInt8]]
     /// Status of `/admin/version` (404 on Prefect Cloud).
     let adminStatus: Int
@@ -85,7 +87,9 @@ final class FakePrefect: HTTPTransport {
         case "/work_pools/fixture-paused-pool/workers/filter": return ok(Array("[]".utf8))
         case "/deployments/filter": return fixture("deployments")
         case "/flows/filter": return fixture("flows")
+        case "/v2/concurrency_limits/filter": return ok(concurrencyLimitsJSON.withLock { $0 })
         case "/flow_runs/filter":
+            if isScheduleLookup(body) { return ok(scheduleLookup(body)) }
             if body.contains(#""end_time""#) { return fixture("flow_runs_finished") }
             if body.contains(#""start_time""#) { return fixture("flow_runs_started") }
             if body.contains(#""next_scheduled_start_time""#) {
@@ -114,6 +118,35 @@ final class FakePrefect: HTTPTransport {
 }
 
 extension FakePrefect {
+    /// Whether a `/flow_runs/filter` body is a one-run lookup of one deployment.
+    func isScheduleLookup(_ body: String) -> Bool {
+        let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        return request["limit"] as? Int == 1 && body.contains(#""deployment_id""#)
+    }
+
+    /// A deployment's next SCHEDULED run, or its last run in one terminal state (one-run lookups),
+    /// from the recorded runs.
+    func scheduleLookup(_ body: String) -> [UInt8] {
+        let request = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        let runFilter = request["flow_runs"] as? [String: Any] ?? [:]
+        let deployment = ((runFilter["deployment_id"] as? [String: Any])?["any_"] as? [String])?.first
+        let type = (((runFilter["state"] as? [String: Any])?["type"] as? [String: Any])?["any_"] as? [String])?.first
+        func runs(_ name: String) -> [[String: Any]] {
+            (try? JSONSerialization.jsonObject(with: Data(fixtures[name] ?? []))) as? [[String: Any]] ?? []
+        }
+        let candidates: [[String: Any]]
+        if let type {
+            candidates = runs("flow_runs_finished")
+                .filter { $0["state_type"] as? String == type && $0["end_time"] is String }
+                .sorted { ($0["end_time"] as? String ?? "") > ($1["end_time"] as? String ?? "") }
+        } else {
+            candidates = recordedDueRuns()
+                .sorted { ($0["next_scheduled_start_time"] as? String ?? "") < ($1["next_scheduled_start_time"] as? String ?? "") }
+        }
+        let first = candidates.first { $0["deployment_id"] as? String == deployment }
+        return Array((try? JSONSerialization.data(withJSONObject: first.map { [$0] } ?? [])) ?? Data("[]".utf8))
+    }
+
     /// Filters the recorded due runs (or those set with ``setDueRuns(_:)``) the way Prefect would:
     /// by next scheduled start (`after_`, `before_`), state name (`any_` / `not_any_`), work pool
     /// name, work queue id, or runs without a queue. Ignores paging: the fixtures are one page.

@@ -14,7 +14,7 @@ struct DecodingTests {
                 isPaused: true, concurrencyLimit: nil),
             WorkPool(
                 id: "de972eeb-1c54-473a-8e3d-e52c3ca34dcb", name: "fixture-pool", type: "process", status: "READY",
-                isPaused: false, concurrencyLimit: 5),
+                isPaused: false, concurrencyLimit: 5, activeSlots: 3),
         ])
     }
 
@@ -29,7 +29,7 @@ struct DecodingTests {
                 status: "NOT_READY", isPaused: false, concurrencyLimit: nil, priority: 1, lastPolled: nil),
             WorkQueue(
                 id: "c4c1ed36-5d05-4882-ac5b-bff17e97348f", name: "fixture-high", workPoolName: "fixture-pool",
-                status: "NOT_READY", isPaused: false, concurrencyLimit: 3, priority: 2, lastPolled: nil),
+                status: "NOT_READY", isPaused: false, concurrencyLimit: 3, priority: 2, lastPolled: nil, activeSlots: 1),
             WorkQueue(
                 id: "f2ab9722-7d46-49f6-8b45-44f9e5c4c87f", name: "fixture-paused-queue", workPoolName: "fixture-pool",
                 status: "NOT_READY", isPaused: true, concurrencyLimit: nil, priority: 3, lastPolled: nil),
@@ -78,32 +78,32 @@ struct DecodingTests {
             id: "e5bf4cda-06df-4751-863b-c002feb02dd2", deploymentID: nil, workPoolName: nil, workQueueName: nil,
             stateType: .running, stateName: "Running", expectedStartTime: try epoch("2026-11-23T08:51:26.915199Z"),
             nextScheduledStartTime: nil, startTime: try epoch("2026-11-23T08:51:26.938419Z"), endTime: nil, totalRunTime: 0,
-            runCount: 1))
+            runCount: 1, name: "fixture-adhoc-run"))
 
         #expect(byID["e1824c22-a53b-494f-a715-edae75aedadf"] == FlowRun(
             id: "e1824c22-a53b-494f-a715-edae75aedadf", deploymentID: "e99041c8-6266-4f3c-880e-894f6791e64b",
             workPoolName: "fixture-pool", workQueueName: "default", stateType: .scheduled, stateName: "Scheduled",
             expectedStartTime: try epoch("2026-11-23T08:51:26.375199Z"),
-            nextScheduledStartTime: try epoch("2026-11-23T08:51:21.107891Z"), runCount: 0))
+            nextScheduledStartTime: try epoch("2026-11-23T08:51:21.107891Z"), runCount: 0, name: "thankful-eel"))
 
         #expect(byID["b1e284bf-281f-43a4-bd16-fd646b2efa1c"] == FlowRun(
             id: "b1e284bf-281f-43a4-bd16-fd646b2efa1c", deploymentID: "e99041c8-6266-4f3c-880e-894f6791e64b",
             workPoolName: "fixture-pool", workQueueName: "default", stateType: .scheduled, stateName: "Late",
             expectedStartTime: try epoch("2026-11-23T08:51:26.293599Z"),
-            nextScheduledStartTime: try epoch("2026-11-23T08:41:26.107891Z"), runCount: 0))
+            nextScheduledStartTime: try epoch("2026-11-23T08:41:26.107891Z"), runCount: 0, name: "fearless-robin"))
 
         #expect(byID["c6a78029-3df8-4b15-bbb3-f3752ac3f5f4"] == FlowRun(
             id: "c6a78029-3df8-4b15-bbb3-f3752ac3f5f4", deploymentID: "e99041c8-6266-4f3c-880e-894f6791e64b",
             workPoolName: "fixture-pool", workQueueName: "default", stateType: .completed, stateName: "Completed",
             expectedStartTime: try epoch("2026-11-23T08:51:26.687204Z"), nextScheduledStartTime: nil,
             startTime: try epoch("2026-11-23T08:51:26.731576Z"), endTime: try epoch("2026-11-23T08:51:26.755158Z"),
-            totalRunTime: 0.023582, runCount: 1))
+            totalRunTime: 0.023582, runCount: 1, name: "hallowed-dog"))
 
         #expect(byID["815d739a-7fb6-48ed-a1e6-6a64c698aa3e"] == FlowRun(
             id: "815d739a-7fb6-48ed-a1e6-6a64c698aa3e", deploymentID: "4c8c12eb-54ae-439a-94a2-7f17a6f0f14f",
             workPoolName: "fixture-pool", workQueueName: "fixture-high", stateType: .failed, stateName: "Failed",
             expectedStartTime: try epoch("2026-11-23T08:51:26.792191Z"), startTime: try epoch("2026-11-23T08:51:26.833621Z"),
-            endTime: try epoch("2026-11-23T08:51:26.851027Z"), totalRunTime: 0.017406, runCount: 1))
+            endTime: try epoch("2026-11-23T08:51:26.851027Z"), totalRunTime: 0.017406, runCount: 1, name: "rustling-nautilus"))
 
         #expect(byID["46f6bad4-8226-4af4-9cb3-25b8968e55eb"]?.stateType == .pending)
         #expect(byID["46f6bad4-8226-4af4-9cb3-25b8968e55eb"]?.startTime == nil)
