@@ -79,6 +79,8 @@ public struct DueRunLedger: Sendable {
         public var deploymentID: String?
         public var stateName: String
         public var starts: [Double]
+        /// The group's latest run (the earliest start): its id and start.
+        public var oldest: (id: String, start: Double)?
     }
 
     private struct Entry: Sendable {
@@ -122,18 +124,22 @@ public struct DueRunLedger: Sendable {
         }
         var byKey: [Key: Int] = [:]
         var groups: [Group] = []
-        for entry in entries.values {
+        var oldest: [(id: RunID, start: Double)] = []
+        for (id, entry) in entries {
             let key = Key(pool: entry.pool, queue: entry.queue, deployment: entry.deployment, stateName: entry.stateName)
             if let index = byKey[key] {
                 groups[index].starts.append(entry.start)
+                if entry.start < oldest[index].start { oldest[index] = (id, entry.start) }
             } else {
                 byKey[key] = groups.count
                 groups.append(Group(
                     queue: QueueKey(workPool: names[entry.pool], workQueue: names[entry.queue]),
                     deploymentID: entry.deployment == 0 ? nil : names[entry.deployment],
                     stateName: names[entry.stateName], starts: [entry.start]))
+                oldest.append((id, entry.start))
             }
         }
+        for index in groups.indices { groups[index].oldest = (oldest[index].id.description, oldest[index].start) }
         return groups
     }
 

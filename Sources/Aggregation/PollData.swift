@@ -118,6 +118,8 @@ public struct AggregationSettings: Sendable {
     /// Whether this exporter reports runs with no work pool (false when a work-pool selection
     /// leaves them to another exporter), so their zero-filled series are not duplicated.
     public var includesRunsWithoutPool: Bool
+    /// Whether histogram buckets carry a flow run as an exemplar (OpenMetrics only).
+    public var exemplars: Bool
 
     public static let defaultLatenessBuckets: [Double] = [15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400]
     public static let defaultRunningBuckets: [Double] = [60, 300, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400]
@@ -128,9 +130,10 @@ public struct AggregationSettings: Sendable {
         lateAfter: Double = 15, latenessBuckets: [Double] = defaultLatenessBuckets,
         runningBuckets: [Double] = defaultRunningBuckets, startDelayBuckets: [Double] = defaultStartDelayBuckets,
         durationBuckets: [Double] = defaultDurationBuckets, includeDeploymentLabel: Bool = true,
-        includesRunsWithoutPool: Bool = true
+        includesRunsWithoutPool: Bool = true, exemplars: Bool = false
     ) {
         self.includesRunsWithoutPool = includesRunsWithoutPool
+        self.exemplars = exemplars
         self.lateAfter = lateAfter
         self.latenessBuckets = latenessBuckets
         self.runningBuckets = runningBuckets
@@ -147,6 +150,13 @@ extension FlowRun {
     func deploymentLabel(names: [String: String]) -> String {
         guard let id = deploymentID else { return "" }
         return names[id] ?? id
+    }
+
+    /// The run's exemplar labels: `flow_run_id`, and `flow_run_name` when it fits.
+    public var exemplarLabels: [Label] {
+        var labels = [Label("flow_run_id", id)]
+        if let name { labels.append(Label("flow_run_name", name)) }
+        return labels
     }
 
     /// The run's queue key; a run with no pool has empty labels.

@@ -79,7 +79,7 @@ public struct RunHistory: Sendable {
             finished[FinishedKey(queue: run.queueKey, deployment: deployment, stateType: type), default: 0] += 1
             if run.hasRun {
                 durations[DurationKey(queue: run.queueKey, stateType: type), default: Histogram(upperBounds: settings.durationBuckets)]
-                    .observe(max(0, run.totalRunTime))
+                    .observe(max(0, run.totalRunTime), exemplar: settings.exemplars ? run.exemplarLabels : nil, at: end)
             }
         }
         for run in started {
@@ -89,7 +89,7 @@ public struct RunHistory: Sendable {
             guard seenStarted.updateValue(start, forKey: key) == nil else { continue }
             let expected = run.expectedStartTime ?? start
             startDelays[run.queueKey, default: Histogram(upperBounds: settings.startDelayBuckets)]
-                .observe(max(0, start - expected))
+                .observe(max(0, start - expected), exemplar: settings.exemplars ? run.exemplarLabels : nil, at: start)
         }
         let nextStart = max(queryStart, pollTime - overlap)
         if nextStart > queryStart {

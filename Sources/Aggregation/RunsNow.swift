@@ -57,12 +57,13 @@ public struct RunsNow: Sendable {
             let key = KnownSeries.RunKey(queue: queue, deployment: deployment)
             states[StateKey(run: key, stateType: type, stateName: run.stateName ?? ""), default: 0] += 1
 
+            let exemplar = settings.exemplars ? run.exemplarLabels : nil
             if type == .scheduled, let scheduled = run.nextScheduledStartTime ?? run.expectedStartTime {
-                observeScheduled(key, scheduled: scheduled, settings: settings, now: now)
+                observeScheduled(key, scheduled: scheduled, exemplar: exemplar, settings: settings, now: now)
             }
             if type == .running, let start = run.startTime {
                 let elapsed = max(0, now - start)
-                running[queue, default: Histogram(upperBounds: settings.runningBuckets)].observe(elapsed)
+                running[queue, default: Histogram(upperBounds: settings.runningBuckets)].observe(elapsed, exemplar: exemplar, at: now)
                 maxRunning[queue] = max(maxRunning[queue] ?? 0, elapsed)
             }
         }
@@ -72,15 +73,29 @@ public struct RunsNow: Sendable {
             if settings.includeDeploymentLabel, let id = group.deploymentID { deployment = names[id] ?? id }
             let key = KnownSeries.RunKey(queue: group.queue, deployment: deployment)
             states[StateKey(run: key, stateType: .scheduled, stateName: group.stateName), default: 0] += group.starts.count
-            for start in group.starts { observeScheduled(key, scheduled: start, settings: settings, now: now) }
+            for start in group.starts { observeScheduled(key, scheduled: start, exemplar: nil, settings: settings, now: now) }
+            // The latest run of the group is its exemplar (the one to look at first).
+            if settings.exemplars, let oldest = group.oldest {
+                observeExemplar(key.queue, [Label("flow_run_id", oldest.id)], overdue: now - oldest.start, settings: settings, now: now)
+            }
         }
     }
 
-    private mutating func observeScheduled(_ key: KnownSeries.RunKey, scheduled: Double, settings: AggregationSettings, now: Double) {
+    private mutating func observeScheduled(
+        _ key: KnownSeries.RunKey, scheduled: Double, exemplar: [Label]?, settings: AggregationSettings, now: Double
+    ) {
         let overdue = now - scheduled
         guard overdue > settings.lateAfter else { return }
         late[key, default: 0] += 1
-        lateness[key.queue, default: Histogram(upperBounds: settings.latenessBuckets)].observe(overdue)
+        lateness[key.queue, default: Histogram(upperBounds: settings.latenessBuckets)].observe(overdue, exemplar: exemplar, at: now)
         maxLateness[key.queue] = max(maxLateness[key.queue] ?? 0, overdue)
+    }
+
+    /// Sets a lateness exemplar on the bucket a late run already counted in, without counting it again.
+    private mutating func observeExemplar(_ queue: QueueKey, _ labels: [Label], overdue: Double, settings: AggregationSettings, now: Double) {
+        guard overdue > settings.lateAfter else { return }
+        var exemplarOnly = Histogram(upperBounds: settings.latenessBuckets)
+        exemplarOnly.observe(overdue, exemplar: labels, at: now)
+        lateness[queue, default: Histogram(upperBounds: settings.latenessBuckets)].adopt(exemplarsOf: exemplarOnly)
     }
 }

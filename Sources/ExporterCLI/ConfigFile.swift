@@ -86,7 +86,7 @@ struct ConfigFile: Sendable {
             ("max_concurrent_requests", .integer), ("retries", .integer), ("lateness_buckets", .numberList),
             ("work_pool_include", .string), ("work_pool_exclude", .string),
         ]),
-        ("metrics", [("deployment_label", .boolean), ("max_series_per_family", .integer)]),
+        ("metrics", [("deployment_label", .boolean), ("exemplars", .boolean), ("max_series_per_family", .integer)]),
         ("web", [("listen_address", .string), ("telemetry_path", .string), ("max_connections", .integer), ("config_file", .string)]),
         ("log", [("level", .string), ("format", .string)]),
     ]

@@ -22,6 +22,8 @@ public enum OptionDefaults {
     public static let latenessBuckets = "15,30,60,120,300,600,1800,3600,7200,14400,43200,86400"
     /// `--metrics.deployment-label`.
     public static let deploymentLabel = true
+    /// `--metrics.exemplars`.
+    public static let exemplars = false
     /// `--metrics.max-series-per-family`.
     public static let maxSeriesPerFamily = 100_000
     /// `--web.listen-address`.
@@ -63,6 +65,7 @@ struct EffectiveOptions {
     var workPoolInclude: String?
     var workPoolExclude: String?
     var deploymentLabel: Bool
+    var exemplars: Bool
     var maxSeriesPerFamily: Int
     var listenAddress: String
     var telemetryPath: String
@@ -122,6 +125,7 @@ struct EffectiveOptions {
         workPoolExclude = string(flags.workPoolExclude, "--prefect.work-pool-exclude", "prefect.work_pool_exclude")
         deploymentLabel = boolean(flags.deploymentLabel, "--metrics.deployment-label", "metrics.deployment_label")
             ?? OptionDefaults.deploymentLabel
+        exemplars = boolean(flags.exemplars, "--metrics.exemplars", "metrics.exemplars") ?? OptionDefaults.exemplars
         maxSeriesPerFamily = integer(flags.maxSeriesPerFamily, "--metrics.max-series-per-family", "metrics.max_series_per_family")
             ?? OptionDefaults.maxSeriesPerFamily
         listenAddress = string(flags.listenAddress, "--web.listen-address", "web.listen_address") ?? OptionDefaults.listenAddress

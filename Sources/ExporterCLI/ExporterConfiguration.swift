@@ -110,7 +110,7 @@ public struct ExporterConfiguration: Sendable {
         }
         let aggregation = AggregationSettings(
             lateAfter: lateAfter.seconds, latenessBuckets: buckets, includeDeploymentLabel: options.deploymentLabel,
-            includesRunsWithoutPool: selection.includes(""))
+            includesRunsWithoutPool: selection.includes(""), exemplars: options.exemplars)
         var web = WebServerConfiguration(listenAddress: options.listenAddress)
         web.maxConnections = options.maxConnections
         if let webConfigFile = options.webConfigFile, !webConfigFile.isEmpty {  // empty = none, as in exporter-toolkit

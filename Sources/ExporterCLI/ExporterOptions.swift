@@ -113,6 +113,11 @@ public struct ExporterOptions: ParsableArguments {
         help: "Whether flow-run metrics carry the deployment label. Turn it off (--no-metrics.deployment-label) for very large installs. Default: on.")
     var deploymentLabel: Bool?
 
+    @Flag(
+        name: .customLong("metrics.exemplars"), inversion: .prefixedNo,
+        help: "Whether OpenMetrics histogram buckets carry a flow run as an exemplar (flow_run_id and flow_run_name) on the lateness, running-time, start-delay and duration histograms. Prometheus stores them when started with its exemplar-storage feature. Default: off.")
+    var exemplars: Bool?
+
     @Option(
         name: .customLong("metrics.max-series-per-family"),
         help: ArgumentHelp(

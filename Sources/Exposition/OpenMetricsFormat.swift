@@ -103,14 +103,16 @@ public enum OpenMetricsFormat {
                 }
             case .histogram(let histogram):
                 let cumulative = histogram.cumulativeCounts
+                let exemplars = histogram.exemplars
                 for (index, bound) in histogram.upperBounds.enumerated() {
                     writeLine(
                         name: shape.name + "_bucket", labels: metric.labels,
-                        extra: Label("le", TextFormat.formatValue(bound)), value: String(cumulative[index]), to: &output)
+                        extra: Label("le", TextFormat.formatValue(bound)), value: String(cumulative[index]),
+                        exemplar: exemplars.isEmpty ? nil : exemplars[index], to: &output)
                 }
                 writeLine(
                     name: shape.name + "_bucket", labels: metric.labels,
-                    extra: Label("le", "+Inf"), value: String(histogram.count), to: &output)
+                    extra: Label("le", "+Inf"), value: String(histogram.count), exemplar: exemplars.last ?? nil, to: &output)
                 writeLine(
                     name: shape.name + "_count", labels: metric.labels, extra: nil,
                     value: String(histogram.count), to: &output)
@@ -126,7 +128,9 @@ public enum OpenMetricsFormat {
         }
     }
 
-    private static func writeLine(name: String, labels: [Label], extra: Label?, value: String, to output: inout String) {
+    private static func writeLine(
+        name: String, labels: [Label], extra: Label?, value: String, exemplar: Exemplar? = nil, to output: inout String
+    ) {
         output += name
         if !labels.isEmpty || extra != nil {
             output += "{"
@@ -144,6 +148,20 @@ public enum OpenMetricsFormat {
         }
         output += " "
         output += value
+        if let exemplar {
+            // ` # {flow_run_id="…"} 42.5 1795423920.123`: the labels, the observed value, when.
+            output += " # {"
+            for (index, label) in Exemplar.fitting(exemplar.labels).enumerated() {
+                if index > 0 { output += "," }
+                appendLabel(label, to: &output)
+            }
+            output += "} "
+            output += TextFormat.formatValue(exemplar.value)
+            if let timestamp = exemplar.timestamp {
+                output += " "
+                output += formatTimestamp(timestamp)
+            }
+        }
         output += "\n"
     }
 

@@ -104,6 +104,11 @@ struct ExporterConfigurationTests {
         #expect(try resolve(arguments).poller.aggregation.includeDeploymentLabel == expected)
     }
 
+    @Test(arguments: [(["--metrics.exemplars"], true), (["--no-metrics.exemplars"], false), ([], false)])
+    func exemplarsFlag(arguments: [String], expected: Bool) throws {
+        #expect(try resolve(arguments).poller.aggregation.exemplars == expected)
+    }
+
     @Test func selectionIncludingTheEmptyNameKeepsRunsWithoutPool() throws {
         let configuration = try resolve(["--prefect.work-pool-include", "prod-.*|"])
         #expect(configuration.poller.workPoolSelection.includes(""))
