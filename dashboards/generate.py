@@ -26,7 +26,8 @@ SCHEMA_VERSION = 39
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["prefect", "prefect-exporter"]
 
-# Which dashboard filters apply to which metric: the labels it has, per the README contract.
+# Which dashboard filters apply to which metric: the labels it has, per the metric catalogue
+# (`prefect-exporter metrics`; scripts/check-monitoring fails on a missing filter).
 POOL = ("work_pool",)
 POOL_QUEUE = ("work_pool", "work_queue")
 FILTER_LABELS = {

@@ -15,8 +15,9 @@ public struct MetricsCommand: ParsableCommand {
         discussion: """
             Each family is declared once, by the collector that feeds it or by the exporter itself; this prints \
             those declarations, in the order served, without contacting Prefect. With several Prefect targets \
-            every series also carries a 'prefect' label; histograms carry 'le' on their buckets. \
-            --format json prints {"families": [{"name", "type", "labels", "source", "accumulates", "help"}]}, \
+            the series of the families marked per_target also carry a 'prefect' label (all but build info and \
+            process_*); histograms carry 'le' on their buckets. --format json prints \
+            {"families": [{"name", "type", "labels", "source", "per_target", "accumulates", "help"}]}, \
             which scripts/check-monitoring compares with the alert rules, dashboards, runbook and README. \
             Exit status: 0.
             """)

@@ -10,30 +10,34 @@ public enum MetricCatalogue {
     /// One family and where it comes from.
     public struct Entry: Sendable {
         public var descriptor: FamilyDescriptor
-        /// The collector that feeds it (`work_pools`, ...), or `exporter` for the exporter's own families.
+        /// The collector that feeds it (`work_pools`, ...), `exporter` for the exporter's own
+        /// families, or `process` for the `process_*` ones.
         public var source: String
+        /// Whether, with several Prefect targets, its series carry the `prefect` label (false for
+        /// the families written once per exporter: build info and `process_*`).
+        public var perTarget: Bool
     }
 
     /// Every family, in the order served.
     public static let entries: [Entry] = {
-        var entries = ExporterFamilies.families.map { Entry(descriptor: $0, source: "exporter") }
-        entries.append(Entry(descriptor: PageFamilies.seriesDropped, source: "exporter"))
-        entries.append(Entry(descriptor: PageFamilies.buildInfoDescriptor, source: "exporter"))
-        entries += ProcessMetrics.descriptors.map { Entry(descriptor: $0, source: "process") }
+        var entries = ExporterFamilies.families.map { Entry(descriptor: $0, source: "exporter", perTarget: true) }
+        entries.append(Entry(descriptor: PageFamilies.seriesDropped, source: "exporter", perTarget: true))
+        entries.append(Entry(descriptor: PageFamilies.buildInfoDescriptor, source: "exporter", perTarget: false))
+        entries += ProcessMetrics.descriptors.map { Entry(descriptor: $0, source: "process", perTarget: false) }
         entries += PrefectCollectors.families.map {
-            Entry(descriptor: $0, source: PrefectCollectors.collectorOfFamily[$0.name] ?? "")
+            Entry(descriptor: $0, source: PrefectCollectors.collectorOfFamily[$0.name] ?? "", perTarget: true)
         }
         return entries
     }()
 
-    /// The catalogue as JSON: `{"families": [{"name", "type", "help", "labels", "source", "accumulates"}]}`,
+    /// The catalogue as JSON: `{"families": [{"name", "type", "labels", "source", "per_target", "accumulates", "help"}]}`,
     /// one family per line, in the order served.
     public static func json() -> String {
         let lines = entries.map { entry in
             let family = entry.descriptor
             let labels = family.labels.map(quoted).joined(separator: ", ")
             return "    {\"name\": \(quoted(family.name)), \"type\": \(quoted(family.type.rawValue)), "
-                + "\"labels\": [\(labels)], \"source\": \(quoted(entry.source)), "
+                + "\"labels\": [\(labels)], \"source\": \(quoted(entry.source)), \"per_target\": \(entry.perTarget), "
                 + "\"accumulates\": \(family.accumulates), \"help\": \(quoted(family.help))}"
         }
         return "{\"families\": [\n" + lines.joined(separator: ",\n") + "\n]}\n"
