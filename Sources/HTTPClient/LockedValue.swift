@@ -1,18 +1,29 @@
 import Foundation
 
-/// A value guarded by an `NSLock`, which ThreadSanitizer understands on Linux.
+/// A value guarded by a pthread mutex, which ThreadSanitizer understands on Linux.
 public final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
+    // Safety: `value` is only read and written while `mutex` is held.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 
+    /// Creates a lock holding `value`.
     public init(_ value: Value) {
         self.value = value
+        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value.
     public func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return try body(&value)
     }
 }
