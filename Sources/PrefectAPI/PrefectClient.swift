@@ -294,29 +294,78 @@ public final class PrefectClient: Sendable {
 
     /// `: <detail>` from Prefect's error bodies (`{"detail": …}` or `{"exception_message": …}`), or empty.
     private static func errorDetail(_ body: [UInt8]) -> String {
-        guard !body.isEmpty,
-              let object = try? JSONSerialization.jsonObject(with: Data(body.prefix(4096))) as? [String: Any]
+        guard !body.isEmpty, let object = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.prefix(4096)))
         else { return "" }
-        if let detail = object["detail"] as? String { return ": \(detail.prefix(200))" }
-        if let message = object["exception_message"] as? String { return ": \(message.prefix(200))" }
+        if let detail = object.detail { return ": \(detail.prefix(200))" }
+        if let message = object.exceptionMessage { return ": \(message.prefix(200))" }
         return ""
+    }
+
+    /// The members of a Prefect error body that ``errorDetail(_:)`` reports; any other shape of
+    /// either (a list of validation errors, say) counts as absent.
+    private struct ErrorBody: Decodable {
+        var detail: String?
+        var exceptionMessage: String?
+
+        private enum CodingKeys: String, CodingKey {
+            case detail
+            case exceptionMessage = "exception_message"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            detail = (try? container.decodeIfPresent(String.self, forKey: .detail)) ?? nil
+            exceptionMessage = (try? container.decodeIfPresent(String.self, forKey: .exceptionMessage)) ?? nil
+        }
     }
 
     /// `Retry-After` as seconds: either delta-seconds or an HTTP date.
     static func parseRetryAfter(_ value: String) -> Double? {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        let trimmed = value.trimmingWhitespace()
         if let seconds = Double(trimmed), seconds >= 0, seconds.isFinite { return min(seconds, 86_400) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
-        return min(max(0, date.timeIntervalSinceNow), 86_400)
+        guard let date = parseHTTPDate(trimmed) else { return nil }
+        return min(max(0, date - Date().timeIntervalSince1970), 86_400)
+    }
+
+    /// An HTTP date in the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 section
+    /// 5.6.7) as seconds since the epoch; nil for anything else. `UTC` is accepted for `GMT`.
+    static func parseHTTPDate(_ text: String) -> Double? {
+        func number(_ text: Substring, digits: ClosedRange<Int>) -> Int? {
+            guard digits.contains(text.count), text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            return Int(text)
+        }
+        let parts = text.split(separator: " ")
+        let weekdays = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, weekdays.contains(String(parts[0])), parts[5] == "GMT" || parts[5] == "UTC",
+              let day = number(parts[1], digits: 1...2), (1...31).contains(day),
+              let month = months.firstIndex(of: String(parts[2])).map({ $0 + 1 }),
+              let year = number(parts[3], digits: 4...4)
+        else { return nil }
+        let time = parts[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard time.count == 3, let hour = number(time[0], digits: 2...2), let minute = number(time[1], digits: 2...2),
+              let second = number(time[2], digits: 2...2), hour < 24, minute < 60, second <= 60
+        else { return nil }
+        let days = PrefectTimestamp.daysFromCivil(year: year, month: month, day: day)
+        return Double(days * 86_400 + hour * 3600 + minute * 60 + second)
     }
 
     /// Percent-encodes one path segment (a pool name may hold any character).
+    /// Every UTF-8 byte but the unreserved characters of RFC 3986 (letters, digits, `-._~`) becomes `%XX`.
     static func encodePathSegment(_ segment: String) -> String {
-        let allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
-        return segment.addingPercentEncoding(withAllowedCharacters: allowed) ?? segment
+        let hex = Array("0123456789ABCDEF".utf8)
+        var encoded: [UInt8] = []
+        encoded.reserveCapacity(segment.utf8.count)
+        for byte in segment.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                 UInt8(ascii: "~"):
+                encoded.append(byte)
+            default:
+                encoded += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 }

@@ -54,7 +54,7 @@ public struct PrefectClientConfiguration: Sendable {
 
     /// The base URL with any `user:pass@` removed, for logs and the landing page.
     public var redactedBaseURL: String {
-        guard let scheme = baseURL.range(of: "://") else { return baseURL }
+        guard let scheme = baseURL.firstRange(of: "://") else { return baseURL }
         let rest = baseURL[scheme.upperBound...]
         let hostEnd = rest.firstIndex(of: "/") ?? rest.endIndex
         guard let at = rest[..<hostEnd].lastIndex(of: "@") else { return baseURL }
