@@ -44,20 +44,21 @@ public struct WorkPoolSelection: Sendable {
     }
 }
 
-/// A compiled, fully anchored regular expression. `NSRegularExpression` is immutable and
-/// documented as safe to use from several threads, hence the unchecked conformance.
+/// A compiled, fully anchored regular expression (Swift's `Regex`, matching Unicode scalars as
+/// ICU's engine did). A `Regex` is an immutable value, safe to use from several threads, hence
+/// the unchecked conformance.
 final class AnchoredPattern: @unchecked Sendable {
-    private let expression: NSRegularExpression
+    private let expression: Regex<AnyRegexOutput>
 
     init(_ pattern: String) throws(WorkPoolSelection.InvalidPattern) {
         do {
-            expression = try NSRegularExpression(pattern: "^(?:\(pattern))$")
+            expression = try Regex("^(?:\(pattern))$").matchingSemantics(.unicodeScalar)
         } catch {
             throw WorkPoolSelection.InvalidPattern(pattern: pattern, reason: "it does not compile; check brackets, parentheses and escapes")
         }
     }
 
     func matches(_ text: String) -> Bool {
-        expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        (try? expression.firstMatch(in: text)) != nil
     }
 }
