@@ -85,7 +85,7 @@ enum CheckReport {
         let title = target.name.map { "Prefect target '\($0)': \(target.prefect.redactedBaseURL)" }
             ?? "Prefect: \(target.prefect.redactedBaseURL)"
         lines.append(title)
-        func row(_ name: String, _ value: String) { lines.append("  " + (name + ":").padding(toLength: 14, withPad: " ", startingAt: 0) + value) }
+        func row(_ name: String, _ value: String) { lines.append("  " + padded(name + ":", to: 14) + value) }
         let partial = !Self.passes(report) && report.outcomes.contains(where: \.success)
         if Self.passes(report) || partial {
             let version = summary.serverVersion.flatMap { $0.isEmpty ? nil : $0 } ?? "unknown (Prefect Cloud reports none)"
@@ -115,7 +115,7 @@ enum CheckReport {
                 for failure in failures { lines.append("    - \(failure.collector): \(failure.error.message)") }
                 row("result", "PARTIAL: " + Self.failure(report, target: target))
             } else {
-                row("result", String(format: "OK (one poll: %.2fs, %d requests)", report.duration, report.requests))
+                row("result", "OK (one poll: \(fixed(report.duration, decimals: 2))s, \(report.requests) requests)")
             }
         } else {
             if let error = report.error, error.kind == .unauthorized {
@@ -153,6 +153,25 @@ enum CheckReport {
         }
         guard let error = report.error else { return "the poll did not complete" }
         return error.message + hint(for: error, url: target.prefect.baseURL)
+    }
+
+    /// `text` cut or padded with spaces to `width` characters.
+    static func padded(_ text: String, to width: Int) -> String {
+        let cut = String(text.prefix(width))
+        return cut + String(repeating: " ", count: max(0, width - cut.count))
+    }
+
+    /// `value` with `decimals` digits after the point, rounded as printf's `%.<decimals>f` rounds.
+    static func fixed(_ value: Double, decimals: Int) -> String {
+        let capacity = 384  // the longest %f of a Double (1.8e308) and its decimals
+        return withVaList([value]) { arguments in
+            withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { buffer -> String in
+                guard let base = buffer.baseAddress, vsnprintf(base, capacity, "%.\(decimals)f", arguments) >= 0 else {
+                    return "\(value)"
+                }
+                return String(cString: base)
+            }
+        }
     }
 
     static func hint(for error: PrefectAPIError, url: String) -> String {

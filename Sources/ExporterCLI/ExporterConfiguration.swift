@@ -149,7 +149,7 @@ public struct ExporterConfiguration: Sendable {
             // Never echo a password: anything up to the last '@' may be `user:pass`.
             var shown = text
             if let at = text.lastIndex(of: "@") {
-                let scheme = text.range(of: "://").flatMap { $0.upperBound <= at ? String(text[..<$0.upperBound]) : nil }
+                let scheme = text.firstRange(of: "://").flatMap { $0.upperBound <= at ? String(text[..<$0.upperBound]) : nil }
                 shown = (scheme ?? "") + "***@" + text[text.index(after: at)...]
             }
             throw ConfigurationError(

@@ -116,7 +116,7 @@ public enum ExporterMain {
     }
 
     static func printError(_ message: String) {
-        FileHandle.standardError.write(Data("prefect-exporter: \(message)\n".utf8))
+        StandardStream.error.write(Array("prefect-exporter: \(message)\n".utf8))
     }
 
     static func run(_ configuration: ExporterConfiguration) async -> Int32 {
@@ -183,7 +183,7 @@ public enum ExporterMain {
             let resumed = LockedValue(false)
             var sources: [any DispatchSourceSignal] = []
             for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-                Foundation.signal(number, SIG_IGN)
+                _ = signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
                 source.setEventHandler {
                     let first = resumed.withLock { done -> Bool in
@@ -195,7 +195,7 @@ public enum ExporterMain {
                 source.resume()
                 sources.append(source)
             }
-            Foundation.signal(SIGPIPE, SIG_IGN)
+            _ = signal(SIGPIPE, SIG_IGN)
             // The sources must live for the rest of the process.
             SignalSources.keep(sources)
         }

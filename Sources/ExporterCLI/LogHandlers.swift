@@ -44,7 +44,7 @@ public struct StructuredLogHandler: LogHandler {
         case .logfmt: line = fields.map { "\($0.0)=\(Self.logfmtValue($0.1))" }.joined(separator: " ")
         case .json: line = "{" + fields.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}"
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        StandardStream.error.write(Array((line + "\n").utf8))
     }
 
     static func levelName(_ level: Logger.Level) -> String {

@@ -60,7 +60,7 @@ extension ExporterMain {
             configuration: configuration, logger: logger, includesProcessMetrics: false, rendersOpenMetrics: false
         ) { _ in }
         let reports = await runtime.pollAllOnce()
-        FileHandle.standardOutput.write(Data(runtime.merger.current().text))
+        StandardStream.output.write(runtime.merger.current().text)
         return reports.allSatisfy(\.success) ? 0 : 1
     }
 
