@@ -95,7 +95,7 @@ struct EffectiveOptions {
         func integer(_ flag: Int?, _ flagName: String, _ key: String) -> Int? { pick(flag, flagName, key) { $0.integer } }
         func boolean(_ flag: Bool?, _ flagName: String, _ key: String) -> Bool? { pick(flag, flagName, key) { $0.boolean } }
         func isSet(_ variable: String) -> Bool {
-            !(environment[variable]?.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ?? true)
+            !(environment[variable]?.trimmingWhitespaceAndNewlines().isEmpty ?? true)
         }
 
         apiURL = isSet("PREFECT_API_URL") && flags.apiURL == nil ? nil : string(flags.apiURL, "--prefect.api-url", "prefect.api_url")

@@ -138,7 +138,7 @@ public struct ExporterConfiguration: Sendable {
     }
 
     private static func nonEmpty(_ value: String?) -> String? {
-        guard let value = value?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else { return nil }
+        guard let value = value?.trimmingWhitespaceAndNewlines(), !value.isEmpty else { return nil }
         return value
     }
 
@@ -165,7 +165,7 @@ public struct ExporterConfiguration: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(setting: setting, problem: "cannot read \(path)")
         }
-        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = String(decoding: data, as: UTF8.self).trimmingWhitespaceAndNewlines()
         guard !value.isEmpty else { throw ConfigurationError(setting: setting, problem: "\(path) is empty") }
         guard !value.contains(where: { $0 == "\n" || $0 == "\r" }) else {
             throw ConfigurationError(setting: setting, problem: "\(path) must hold a single line")
@@ -186,7 +186,7 @@ public struct ExporterConfiguration: Sendable {
     static func parseBuckets(_ text: String, setting: String) throws(ConfigurationError) -> [Double] {
         var bounds: [Double] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            let trimmed = part.trimmingWhitespace()
             guard let value = Double(trimmed), value.isFinite, value > 0 else {
                 throw ConfigurationError(setting: setting, problem: "'\(trimmed)' is not a positive number of seconds")
             }

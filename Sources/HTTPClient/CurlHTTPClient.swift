@@ -97,8 +97,8 @@ final class TransferState {
             // A new status line (after 100 Continue, for example) starts a new header block.
             state.headers.removeAll()
         } else if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+            let name = line[..<colon].trimmingWhitespace().lowercased()
+            let value = line[line.index(after: colon)...].trimmingWhitespaceAndNewlines()
             state.headers[name] = value
         } else if line == "\r\n" || line == "\n", state.headers["content-encoding"] == nil,
                   let declared = state.headers["content-length"].flatMap({ Int($0) }), declared >= 0 {

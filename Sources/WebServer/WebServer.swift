@@ -344,9 +344,11 @@ public final class WebServer: @unchecked Sendable {
             guard vsnprintf(base, capacity, format, arguments) >= 0 else { return "" }
             return String(cString: base)
         }
-        let message = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var message = Substring(text)  // without leading and trailing white space and line ends
+        while message.first?.isWhitespace == true { message.removeFirst() }
+        while message.last?.isWhitespace == true { message.removeLast() }
         guard !message.isEmpty else { return }
-        Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().log(message)
+        Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue().log(String(message))
     }
 }
 
