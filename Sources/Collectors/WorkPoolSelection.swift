@@ -1,4 +1,3 @@
-import Foundation
 
 /// Which work pools this exporter reports, from `--prefect.work-pool-include` and
 /// `--prefect.work-pool-exclude`. Several exporters with disjoint selections can split a very

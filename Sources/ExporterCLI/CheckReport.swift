@@ -1,5 +1,8 @@
 import Exposition
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Poller
 import PrefectAPI
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Yams
 
 /// The YAML file of `--config.file`: a key for every setting flag, and optional Prefect targets.

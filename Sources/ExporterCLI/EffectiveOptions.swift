@@ -1,4 +1,3 @@
-import Foundation
 
 /// The defaults of the options that a config file can also set, as the flags spell them.
 public enum OptionDefaults {

@@ -1,5 +1,5 @@
 import Aggregation
-import Foundation
+import FoundationEssentials
 public import HTTPClient
 public import Logging
 public import Poller

@@ -1,6 +1,9 @@
 public import ArgumentParser
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPClient
 import Logging
 import Poller

@@ -1,6 +1,5 @@
 public import ArgumentParser
 import Exposition
-import Foundation
 import HTTPClient
 import Logging
 import Poller

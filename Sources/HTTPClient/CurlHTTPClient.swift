@@ -1,7 +1,6 @@
 import CCurl
 import CCurlShim
 import Dispatch
-import Foundation
 
 /// A blocking libcurl transport behind an `async` API.
 ///

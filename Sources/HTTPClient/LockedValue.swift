@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A value guarded by a pthread mutex, which ThreadSanitizer understands on Linux.
 public final class LockedValue<Value>: @unchecked Sendable {

@@ -2,7 +2,7 @@ public import Aggregation
 public import Collectors
 import Dispatch
 public import Exposition
-import Foundation
+import FoundationEssentials
 public import Logging
 public import PrefectAPI
 

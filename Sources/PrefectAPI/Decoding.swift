@@ -1,5 +1,3 @@
-import Foundation
-
 // Decoding is tolerant by design: unknown fields are ignored, unknown enum values are kept
 // as strings, and a missing optional field is nil. Only the identity of an object (id, name)
 // is required, so a newer Prefect does not fail a poll.

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 public import HTTPClient
 
 /// One API request as it happened, for `prefect_exporter_api_requests_total` and poll statistics.

@@ -1,6 +1,6 @@
 import Collectors
 public import Exposition
-import Foundation
+import FoundationEssentials
 import HTTPClient
 public import Logging
 public import Poller

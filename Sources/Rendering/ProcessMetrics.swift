@@ -1,5 +1,8 @@
 public import Exposition
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The standard `process_*` metrics, read from `/proc/self` (Linux). Missing files yield no series.
 public enum ProcessMetrics {

@@ -1,6 +1,9 @@
 import CCrypt
 import CMicroHTTPDShim
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// bcrypt verification with the system's libcrypt (libxcrypt).
 ///

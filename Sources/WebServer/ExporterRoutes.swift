@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The `/metrics` page as rendered after a poll: the plain text, and the same text gzip-compressed
 /// when compression succeeded.

@@ -1,4 +1,6 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A parsed listen address such as `:14200`, `127.0.0.1:14200`, `[::1]:14200` or `localhost:0`.
 ///

@@ -1,6 +1,8 @@
 import CGnuTLS
 import CMicroHTTPD
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 
 /// A web configuration file (`--web.config.file`) loaded for the server: the parsed

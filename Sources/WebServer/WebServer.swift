@@ -1,7 +1,9 @@
 public import Logging
 import CMicroHTTPD
 import CMicroHTTPDShim
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the web server listens and how much it accepts.
 public struct WebServerConfiguration: Sendable, Equatable {
