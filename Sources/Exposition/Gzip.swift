@@ -32,39 +32,37 @@ public enum Gzip {
         guard initStatus == Z_OK else { throw error(initStatus, stream: stream, during: "deflateInit2") }
         defer { deflateEnd(&stream) }
 
-        // deflateBound covers the gzip header and trailer, so one deflate call normally does it all.
-        let capacity = Int(deflateBound(&stream, uLong(bytes.count)))
-        // Windows of at most 1 GiB keep avail_in and avail_out within their 32-bit fields.
+        // The output grows chunk by chunk: a buffer of deflateBound's size (about the input's) would
+        // hold several MB per page for output that is a twentieth of that.
+        let chunkSize = 64 * 1024
+        var output: [UInt8] = []
+        output.reserveCapacity(min(Int(deflateBound(&stream, uLong(bytes.count))), max(chunkSize, bytes.count / 16)))
+        // Windows of at most 1 GiB keep avail_in within its 32-bit field.
         let window = 1 << 30
         var failure: GzipError?
-        let output = bytes.withUnsafeBufferPointer { input in
-            [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initializedCount in
+        bytes.withUnsafeBufferPointer { input in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunkSize) { chunk in
                 var status = Z_OK
                 repeat {
                     let consumed = Int(stream.total_in)
-                    let produced = Int(stream.total_out)
                     let inputChunk = min(input.count - consumed, window)
-                    let outputChunk = min(capacity - produced, window)
-                    guard outputChunk > 0 else {
-                        failure = GzipError(code: Z_BUF_ERROR, description: "gzip output exceeded deflateBound (\(capacity) bytes)")
-                        break
-                    }
                     stream.next_in = input.baseAddress.map { UnsafeMutablePointer(mutating: $0 + consumed) }
                     stream.avail_in = uInt(inputChunk)
-                    stream.next_out = buffer.baseAddress.map { $0 + produced }
-                    stream.avail_out = uInt(outputChunk)
+                    stream.next_out = chunk.baseAddress
+                    stream.avail_out = uInt(chunkSize)
                     let isLastInput = consumed + inputChunk == input.count
                     status = deflate(&stream, isLastInput ? Z_FINISH : Z_NO_FLUSH)
                     if status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR {
                         failure = error(status, stream: stream, during: "deflate")
                         break
                     }
-                    if status == Z_BUF_ERROR && Int(stream.total_out) == produced && Int(stream.total_in) == consumed {
+                    let produced = chunkSize - Int(stream.avail_out)
+                    if status == Z_BUF_ERROR && produced == 0 && Int(stream.total_in) == consumed {
                         failure = error(status, stream: stream, during: "deflate (no progress)")
                         break
                     }
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[..<produced]))
                 } while status != Z_STREAM_END
-                initializedCount = Int(stream.total_out)
             }
         }
         if let failure { throw failure }
