@@ -125,6 +125,7 @@ public enum ExporterMain {
     static func run(_ configuration: ExporterConfiguration) async -> Int32 {
         let logger = Logger(label: "prefect-exporter")
         if configuration.once { return await runOnce(configuration) }
+        FreedHeapMemory.keepLargeBlocksMapped()
 
         let store = MetricsPageStore()
         // Ready once every target's first poll was attempted.

@@ -19,3 +19,20 @@ enum FreedHeapMemory {
         #endif
     }
 }
+
+extension FreedHeapMemory {
+    /// Fixes glibc's mmap threshold at its default of 128 KiB, so that every block at least that
+    /// large (the pages, their encodings and the response copies, several MB each at large
+    /// inventories) is mapped on its own and unmapped as soon as it is freed.
+    ///
+    /// By default glibc raises the threshold to the size of each mapped block freed, up to
+    /// 32 MiB, after which such blocks come from the arenas, where freed ones linger until the
+    /// next trim and pile up with the page being built. Measured at 50 pools, 200 queues and
+    /// 1,000 deployments (a 5 MB page): peak RSS 93.5 MiB by default, 85.9 MiB with
+    /// `MALLOC_MMAP_THRESHOLD_=131072`, before the other savings of issue 11.
+    static func keepLargeBlocksMapped() {
+        #if os(Linux)
+        _ = mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+        #endif
+    }
+}
