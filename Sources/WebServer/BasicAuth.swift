@@ -89,9 +89,9 @@ public final class BasicAuthenticator: @unchecked Sendable {
     let dummyHash: String
     private let hmacKey: [UInt8]
     private let cacheLifetime: Duration
-    private let cacheLock = NSLock()
+    private let cacheLock = MutexLock()
     private var cache: [String: (digest: [UInt8], expires: ContinuousClock.Instant)] = [:]
-    private let bcryptLock = NSLock()
+    private let bcryptLock = MutexLock()
     private var computations = 0
     private let clock = ContinuousClock()
 

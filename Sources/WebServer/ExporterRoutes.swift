@@ -229,7 +229,7 @@ public enum ContentCoding {
 /// reads ``current`` and ``currentOpenMetrics`` on each scrape.
 public final class MetricsPageStore: @unchecked Sendable {
     // Safety: `page` and `openMetricsPage` are only read and written under `lock`; ResponseBody is immutable.
-    private let lock = NSLock()
+    private let lock = MutexLock()
     private var page: MetricsPage
     private var openMetricsPage: MetricsPage?
 

@@ -87,7 +87,7 @@ public final class WebServer: @unchecked Sendable {
     public let listenAddress: ListenAddress
 
     private let logger: Logger
-    private let lock = NSLock()
+    private let lock = MutexLock()
     private var daemon: OpaquePointer?
     private var context: Unmanaged<ServerContext>?
 
@@ -363,7 +363,7 @@ private final class ServerContext: @unchecked Sendable {
     let gate: SecurityGate?
     /// The TLS C strings handed to libmicrohttpd, kept (and the key wiped when released) until the server stops.
     let tlsStrings: TLSStrings?
-    private let lock = NSLock()
+    private let lock = MutexLock()
     private var starting = true
     private var firstStartupMessage: String?
 
