@@ -75,6 +75,25 @@ THRESHOLDS = {
     "no_success_window": "6h",
     "no_success_min_failed": 3,
     "no_success_for": "15m",
+    # PrefectDeploymentScheduleStalled: a deployment with an active schedule, not paused, has had
+    # no SCHEDULED run (prefect_deployment_has_scheduled_run == 0) for this long. Prefect's
+    # scheduler service normally keeps several future runs of every such deployment; it runs
+    # every minute, so keep this well above a minute.
+    "schedule_stalled_for": "15m",
+    # PrefectConcurrencyLimitSaturated: an enforced concurrency limit has all its slots taken
+    # while flow runs wait in AwaitingConcurrencySlot, for this long.
+    # PrefectWorkPoolConcurrencySaturated: a work pool's or queue's active slots are at or above
+    # its concurrency limit while runs are due in it, for this long.
+    "concurrency_saturated_for": "10m",
+    # PrefectDeploymentNoRecentSuccess: the last COMPLETED run of a deployment with an active
+    # schedule (not paused) finished more than `no_recent_success_interval_factor` times its
+    # schedule interval ago (an interval schedule; at least `no_recent_success_min_seconds`),
+    # or, for cron and rrule schedules, more than `no_recent_success_seconds` ago while its
+    # last finished run failed or crashed.
+    "no_recent_success_interval_factor": 3,
+    "no_recent_success_min_seconds": 3600,
+    "no_recent_success_seconds": 26 * 3600,
+    "no_recent_success_for": "15m",
 }
 
 # Where the runbook lives; each alert links to the section named like the alert.
@@ -95,6 +114,10 @@ SEVERITY = {
     "PrefectFlowRunFailureRatioHigh": "warning",
     "PrefectFlowRunRunningTooLong": "warning",
     "PrefectDeploymentNoSuccessfulRuns": "warning",
+    "PrefectDeploymentScheduleStalled": "warning",
+    "PrefectDeploymentNoRecentSuccess": "warning",
+    "PrefectConcurrencyLimitSaturated": "warning",
+    "PrefectWorkPoolConcurrencySaturated": "warning",
 }
 
 OUTPUT = pathlib.Path(__file__).resolve().parent / "prefect-exporter.rules.yml"
@@ -142,6 +165,8 @@ EXPORTER = "job, instance, prefect"
 POOL = "job, instance, prefect, work_pool"
 QUEUE = "job, instance, prefect, work_pool, work_queue"
 DEPLOYMENT = "job, instance, prefect, work_pool, deployment"
+# Labels of the deployment-level families (no work_pool: see with_pool in build()).
+DEP = "job, instance, prefect, deployment"
 
 # Go-template snippets used in descriptions.
 WHERE_QUEUE = 'work pool "{{ $labels.work_pool }}", queue "{{ $labels.work_queue }}"'
@@ -149,6 +174,27 @@ WHERE_POOL = 'work pool "{{ $labels.work_pool }}"'
 WHERE_DEPLOYMENT = 'deployment "{{ $labels.deployment }}" (work pool "{{ $labels.work_pool }}")'
 ON = "{{ $labels.instance }}"
 COUNT = '{{ $value | printf "%.0f" }}'
+
+
+def no_successful_runs(t):
+    """The condition of PrefectDeploymentNoSuccessfulRuns (also what PrefectDeploymentNoRecentSuccess
+    stands down for)."""
+    return (
+        "sum by ({g}) (\n"
+        "  (prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}}\n"
+        "    unless prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}} offset {w})\n"
+        "  or increase(prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}}[{w}])\n"
+        ") >= {n}\n"
+        "unless on ({g})\n"
+        "sum by ({g}) (\n"
+        "  (prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}}\n"
+        "    unless prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}} offset {w})\n"
+        "  or increase(prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}}[{w}])\n"
+        ") > 0".format(g=DEPLOYMENT, w=t["no_success_window"], n=t["no_success_min_failed"]))
+
+
+def indent(text, spaces=2):
+    return "\n".join(" " * spaces + line for line in text.splitlines())
 
 
 def build(t):
@@ -271,17 +317,7 @@ def build(t):
             # `c unless c offset W` keeps counters that appeared within the window, whose whole
             # value lies in it (increase() cannot see a series' first increment); increase()
             # covers the others, across exporter restarts.
-            "sum by ({g}) (\n"
-            "  (prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}}\n"
-            "    unless prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}} offset {w})\n"
-            "  or increase(prefect_flow_runs_finished_total{{state_type=~\"FAILED|CRASHED\"}}[{w}])\n"
-            ") >= {n}\n"
-            "unless on ({g})\n"
-            "sum by ({g}) (\n"
-            "  (prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}}\n"
-            "    unless prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}} offset {w})\n"
-            "  or increase(prefect_flow_runs_finished_total{{state_type=\"COMPLETED\"}}[{w}])\n"
-            ") > 0".format(g=DEPLOYMENT, w=t["no_success_window"], n=t["no_success_min_failed"]),
+            no_successful_runs(t),
             t["no_success_for"],
             "A deployment keeps failing and has no successful run.",
             "%s: %s runs failed or crashed in the last %s (or since the exporter started) and "
@@ -337,11 +373,156 @@ def build(t):
         ),
     ]
 
+    # Deployment-level families carry only `deployment`; the alerts take `work_pool` from
+    # prefect_deployment_info (fed by the same collector as the schedule families).
+    with_pool = ("* on ({d}) group_left (work_pool)\n"
+                 "prefect_deployment_info").format(d=DEP)
+    completed = 'prefect_deployment_last_run_finished_timestamp_seconds{state_type="COMPLETED"}'
+    since_success = "time() - max by ({d}) ({c})".format(d=DEP, c=completed)
+    schedules = [
+        alert(
+            "PrefectDeploymentScheduleStalled",
+            # has_scheduled_run is absent until the exporter has looked the deployment up: no
+            # alert from missing data.
+            "(\n"
+            "  prefect_deployment_active_schedules > 0\n"
+            "  and on ({d})\n"
+            "  prefect_deployment_has_scheduled_run == 0\n"
+            "  unless on ({d})\n"
+            "  prefect_deployment_paused == 1\n"
+            ")\n"
+            "{p}".format(d=DEP, p=with_pool),
+            t["schedule_stalled_for"],
+            "A scheduled deployment has no scheduled run.",
+            "%s has %s active schedule(s) and is not paused, but has had no SCHEDULED run for "
+            "more than %s: Prefect's scheduler is not creating its runs."
+            % (cap(WHERE_DEPLOYMENT), COUNT, t["schedule_stalled_for"]),
+        ),
+        alert(
+            "PrefectDeploymentNoRecentSuccess",
+            # Interval schedules: the last success is older than factor x the shortest interval
+            # (at least min_seconds). Cron and rrule schedules (no interval series): older than
+            # no_recent_success_seconds, and the last finished run failed or crashed after it.
+            # Quiet for deployments without a COMPLETED run (absent: never completed, or not yet
+            # looked up), while the schedule is stalled (PrefectDeploymentScheduleStalled) and
+            # while PrefectDeploymentNoSuccessfulRuns' condition holds.
+            "(\n"
+            "  (\n"
+            "    {s}\n"
+            "    > on ({d})\n"
+            "    clamp_min({f} * prefect_deployment_schedule_interval_seconds, {m})\n"
+            "    or\n"
+            "    ({s}) > {x}\n"
+            "    unless on ({d})\n"
+            "    prefect_deployment_schedule_interval_seconds\n"
+            "    and on ({d})\n"
+            "    max by ({d}) (prefect_deployment_last_run_finished_timestamp_seconds{{state_type=~\"FAILED|CRASHED\"}})\n"
+            "    > on ({d})\n"
+            "    max by ({d}) ({c})\n"
+            "  )\n"
+            "  and on ({d})\n"
+            "  prefect_deployment_active_schedules > 0\n"
+            "  unless on ({d})\n"
+            "  prefect_deployment_paused == 1\n"
+            "  unless on ({d})\n"
+            "  prefect_deployment_has_scheduled_run == 0\n"
+            "  unless on ({d})\n"
+            "  (\n"
+            "{n}\n"
+            "  )\n"
+            ")\n"
+            "{p}".format(d=DEP, s=since_success, c=completed, f=t["no_recent_success_interval_factor"],
+                         m=t["no_recent_success_min_seconds"], x=t["no_recent_success_seconds"],
+                         n=indent(no_successful_runs(t), 4), p=with_pool),
+            t["no_recent_success_for"],
+            "A scheduled deployment has not succeeded for longer than its schedule suggests.",
+            "The last successful run of %s finished {{ $value | humanizeDuration }} ago: more than "
+            "%s times its schedule interval (at least %s), or, for a cron or rrule schedule, more "
+            "than %s with its last finished run failed or crashed."
+            % (WHERE_DEPLOYMENT, t["no_recent_success_interval_factor"],
+               human_seconds(t["no_recent_success_min_seconds"]), human_seconds(t["no_recent_success_seconds"])),
+        ),
+    ]
+
+    awaiting = 'prefect_flow_runs{state_name="AwaitingConcurrencySlot"}'
+    pool_full = ("prefect_work_pool_active_slots\n"
+                 ">= on ({g})\n"
+                 "prefect_work_pool_concurrency_limit").format(g=POOL)
+    concurrency = [
+        alert(
+            "PrefectConcurrencyLimitSaturated",
+            # Prefect puts flow runs in AwaitingConcurrencySlot for deployment limits: a
+            # deployment limit is matched to the waiting runs of its deployment (its `name` is the
+            # runs' `deployment`). Global and tag limits are not tied to runs: they count when
+            # any run of the same exporter and Prefect target waits for a slot.
+            "(\n"
+            "  prefect_concurrency_limit_active_slots\n"
+            "  >= on ({l})\n"
+            "  prefect_concurrency_limit\n"
+            ")\n"
+            "and on ({l})\n"
+            "prefect_concurrency_limit_active == 1\n"
+            "and on ({l})\n"
+            "(\n"
+            "  label_replace(\n"
+            "    label_replace(\n"
+            "      sum by ({e}, deployment) ({a}) > 0,\n"
+            "      \"name\", \"$1\", \"deployment\", \"(.+)\"\n"
+            "    ),\n"
+            "    \"kind\", \"deployment\", \"\", \"\"\n"
+            "  )\n"
+            "  or\n"
+            "  prefect_concurrency_limit{{kind!=\"deployment\"}}\n"
+            "  and on ({e})\n"
+            "  sum by ({e}) ({a}) > 0\n"
+            ")".format(l=EXPORTER + ", kind, name", e=EXPORTER, a=awaiting),
+            t["concurrency_saturated_for"],
+            "A concurrency limit is saturated while flow runs wait for a slot.",
+            'The %s concurrency limit "{{ $labels.name }}" on %s has %s slots taken, all it allows, '
+            "while flow runs wait in AwaitingConcurrencySlot "
+            '{{ if eq $labels.kind "deployment" }}(runs of this deployment).'
+            "{{ else }}(on the same Prefect: global and tag limits are not tied to flow runs, so the "
+            "waiting runs may be held by another limit).{{ end }}"
+            % ("{{ $labels.kind }}", ON, COUNT),
+        ),
+        alert(
+            "PrefectWorkPoolConcurrencySaturated",
+            # Prefect does not hand out runs of a pool or queue at its limit: they stay
+            # SCHEDULED (and turn Late). A queue is not reported while its pool is saturated.
+            "(\n"
+            "{pf}\n"
+            ")\n"
+            "and on ({g})\n"
+            "sum by ({g}) (prefect_flow_runs{{state_type=\"SCHEDULED\"}}) > 0\n"
+            "or\n"
+            "(\n"
+            "  prefect_work_queue_active_slots\n"
+            "  >= on ({q})\n"
+            "  prefect_work_queue_concurrency_limit\n"
+            ")\n"
+            "and on ({q})\n"
+            "sum by ({q}) (prefect_flow_runs{{state_type=\"SCHEDULED\"}}) > 0\n"
+            "unless on ({g})\n"
+            "(\n"
+            "{pf}\n"
+            ")".format(g=POOL, q=QUEUE, pf=indent(pool_full)),
+            t["concurrency_saturated_for"],
+            "A work pool or queue is at its concurrency limit while runs are due.",
+            '{{ if $labels.work_queue }}Work queue "{{ $labels.work_queue }}" of work pool '
+            '"{{ $labels.work_pool }}"{{ else }}Work pool "{{ $labels.work_pool }}"{{ end }} has %s '
+            "concurrency slots taken (PENDING and RUNNING runs), at or above its concurrency limit, "
+            "for more than %s while runs are due in it: they stay Scheduled, and turn Late, until a "
+            "slot frees up." % (COUNT, t["concurrency_saturated_for"]),
+        ),
+    ]
+
     return {
         "groups": [
             {"name": "prefect-exporter", "rules": exporter},
             {"name": "prefect-flow-runs", "rules": flow_runs},
             {"name": "prefect-work-pools", "rules": pools},
+            {"name": "prefect-schedules", "rules": schedules},
+            {"name": "prefect-concurrency", "rules": concurrency},
         ]
     }
 

@@ -34,10 +34,12 @@ FILTER_LABELS = {
     "prefect_work_pool_info": POOL,
     "prefect_work_pool_status": POOL,
     "prefect_work_pool_concurrency_limit": POOL,
+    "prefect_work_pool_active_slots": POOL,
     "prefect_work_pool_workers": POOL,
     "prefect_work_pool_last_worker_heartbeat_timestamp_seconds": POOL,
     "prefect_work_queue_status": POOL_QUEUE,
     "prefect_work_queue_concurrency_limit": POOL_QUEUE,
+    "prefect_work_queue_active_slots": POOL_QUEUE,
     "prefect_work_queue_priority": POOL_QUEUE,
     "prefect_work_queue_last_polled_timestamp_seconds": POOL_QUEUE,
     "prefect_deployment_info": POOL_QUEUE,
@@ -501,6 +503,141 @@ def finished_by_state(layout, w):
         "opm", stack=True, bars=True, calcs=("mean", "max")), w, 8)
 
 
+DEP = "job, instance, prefect, deployment"
+
+
+def per_deployment(expr, by="deployment"):
+    """`expr` (a deployment-level series, labelled by deployment only) restricted to the
+    deployments whose default work pool and queue are selected, with their work pool: joined to
+    prefect_deployment_info, which carries work_pool and work_queue."""
+    return "max by (%s) (\n  %s\n  * on (%s) group_left (work_pool)\n  max by (%s, work_pool) (%s)\n)" % (
+        by, expr, DEP, DEP, m("prefect_deployment_info"))
+
+
+def stalled_schedules():
+    """Deployments with an active schedule, not paused, and no SCHEDULED run (the condition of
+    PrefectDeploymentScheduleStalled, without its `for`)."""
+    return ("%s > 0\n  and on (%s)\n  %s == 0\n  unless on (%s)\n  %s == 1" % (
+        m("prefect_deployment_active_schedules"), DEP, m("prefect_deployment_has_scheduled_run"), DEP,
+        m("prefect_deployment_paused")))
+
+
+def schedule_rows(layout):
+    layout.row("Schedules")
+    layout.add(stat(
+        "Stalled schedules",
+        "Deployments (of the selected work pools and queues) with an active schedule, not paused, "
+        "and no SCHEDULED run as of the exporter's last lookup: Prefect's scheduler is not creating "
+        "their runs. PrefectDeploymentScheduleStalled fires after 15 minutes of this.",
+        targets(("count(%s) or vector(0)" % per_deployment("(\n  " + stalled_schedules() + "\n  )"),
+                 "Stalled")),
+        "none", steps=((1, "orange"),)), 6, 8)
+    g = "job, instance, prefect, deployment, work_pool"
+    layout.add(table(
+        "Deployment schedules",
+        "One row per deployment of the selected work pools and queues: its active schedules (0: "
+        "none, or all switched off), whether its schedules are paused (1), the shortest interval "
+        "of its interval schedules (empty for cron and rrule), whether it has a SCHEDULED run (1; "
+        "empty until the exporter has looked it up), when its next scheduled run is due (negative "
+        "when that run is late; empty when it has none), and how long ago its last COMPLETED and "
+        "its last FAILED or CRASHED run finished (empty when none did).",
+        [
+            (per_deployment(m("prefect_deployment_active_schedules"), g), "Active schedules"),
+            (per_deployment(m("prefect_deployment_paused"), g), "Paused"),
+            (per_deployment(m("prefect_deployment_schedule_interval_seconds"), g), "Interval"),
+            (per_deployment(m("prefect_deployment_has_scheduled_run"), g), "Scheduled run"),
+            (per_deployment("(%s - time())" % m("prefect_deployment_next_scheduled_run_timestamp_seconds"), g),
+             "Next run in"),
+            (per_deployment("(time() - %s)" % m("prefect_deployment_last_run_finished_timestamp_seconds",
+                                                   'state_type="COMPLETED"'), g),
+             "Last success"),
+            (per_deployment("(time() - %s)" % m("prefect_deployment_last_run_finished_timestamp_seconds",
+                                                   'state_type=~"FAILED|CRASHED"'), g),
+             "Last failure"),
+        ],
+        {"deployment": "Deployment", "work_pool": "Work pool"},
+        hidden=("job", "instance"),
+        overrides=[
+            override("Interval", unit="s"), override("Next run in", unit="s"),
+            override("Last success", unit="s"), override("Last failure", unit="s"),
+            override("Scheduled run", mappings=[{"type": "value", "options": {
+                "0": {"color": "red", "index": 0, "text": "NONE"},
+                "1": {"color": "green", "index": 1, "text": "YES"}}}],
+                custom__cellOptions={"type": "color-text"}),
+        ],
+    ), 18, 8)
+    layout.add(timeseries(
+        "Next scheduled run in",
+        "Time until the earliest SCHEDULED run of each deployment is due; below 0 when that run is "
+        "late. No series for a deployment without a scheduled run.",
+        targets((per_deployment("(%s - time())" % m("prefect_deployment_next_scheduled_run_timestamp_seconds")),
+                 "{{deployment}}")),
+        "s", min_=None), 12, 8)
+    layout.add(timeseries(
+        "Time since last successful run",
+        "How long ago the last COMPLETED run of each deployment finished (from Prefect's end_time, "
+        "so also runs from before the exporter started). PrefectDeploymentNoRecentSuccess fires "
+        "when it exceeds 3 times the schedule's interval (at least 1h), or 26h for cron and rrule "
+        "schedules whose last run failed. No series for a deployment that never completed.",
+        targets((per_deployment("(time() - %s)" % m("prefect_deployment_last_run_finished_timestamp_seconds",
+                                                      'state_type="COMPLETED"')),
+                 "{{deployment}}")),
+        "s"), 12, 8)
+
+
+def slots_vs_limit(title, description, used, limit, by, legend):
+    """A time series of the slots taken (`used`) and the size (`limit`) of concurrency limits, per `by`."""
+    return timeseries(title, description, targets(
+        ("max by (%s) (%s)" % (by, m(used)), legend + " used"),
+        ("max by (%s) (%s)" % (by, m(limit)), legend + " limit")), "none")
+
+
+def concurrency_rows(layout):
+    layout.row("Concurrency")
+    layout.add(timeseries(
+        "Runs awaiting a concurrency slot",
+        "Flow runs in state AwaitingConcurrencySlot, per deployment: Prefect holds them back "
+        "because the deployment's concurrency limit is full. Runs held back by a work pool's or "
+        "queue's limit stay Scheduled (and turn Late) instead.",
+        targets(("sum by (deployment) (%s)" % m("prefect_flow_runs", 'state_name="AwaitingConcurrencySlot"'),
+                 "{{deployment}}")),
+        "none", stack=True), 8, 8)
+    layout.add(slots_vs_limit(
+        "Concurrency limit slots used",
+        "Slots taken of each concurrency limit (global, tag and deployment limits) next to its "
+        "size. PrefectConcurrencyLimitSaturated fires when an enforced limit is full for 10 "
+        "minutes while runs wait for a slot.",
+        "prefect_concurrency_limit_active_slots", "prefect_concurrency_limit", "kind, name", "{{kind}} {{name}}"), 8, 8)
+    layout.add(table(
+        "Concurrency limits",
+        "One row per concurrency limit: its kind (global, tag, deployment), name (the tag, or the "
+        "deployment), its slots, the slots taken now, and whether it is enforced (1) or switched "
+        "off (0).",
+        [
+            ("max by (job, instance, prefect, kind, name) (%s)" % m("prefect_concurrency_limit"), "Limit"),
+            ("max by (job, instance, prefect, kind, name) (%s)" % m("prefect_concurrency_limit_active_slots"),
+             "Active slots"),
+            ("max by (job, instance, prefect, kind, name) (%s)" % m("prefect_concurrency_limit_active"), "Enforced"),
+        ],
+        {"kind": "Kind", "name": "Name"},
+        hidden=("job", "instance"),
+    ), 8, 8)
+    layout.add(slots_vs_limit(
+        "Work pool slots used vs limit",
+        "Concurrency slots taken by the PENDING and RUNNING runs of each work pool next to its "
+        "concurrency limit (pools without a limit have no series). At the limit, Prefect hands out "
+        "no more runs of the pool: PrefectWorkPoolConcurrencySaturated fires when runs are due "
+        "meanwhile.",
+        "prefect_work_pool_active_slots", "prefect_work_pool_concurrency_limit", "work_pool", "{{work_pool}}"),
+        12, 8)
+    layout.add(slots_vs_limit(
+        "Work queue slots used vs limit",
+        "Concurrency slots taken by the PENDING and RUNNING runs of each work queue next to its "
+        "concurrency limit (queues without a limit have no series).",
+        "prefect_work_queue_active_slots", "prefect_work_queue_concurrency_limit", "work_pool, work_queue",
+        "{{work_pool}} / {{work_queue}}"), 12, 8)
+
+
 def exporter_rows(layout):
     layout.row("Exporter")
     layout.add(timeseries(
@@ -739,6 +876,8 @@ def overview():
                  "{{work_pool}}")),
         "s"), 12, 8)
 
+    schedule_rows(L)
+    concurrency_rows(L)
     exporter_rows(L)
     return dashboard(
         "prefect-overview", "Prefect / Overview",

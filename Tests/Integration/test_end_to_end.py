@@ -3,7 +3,9 @@
 Prometheus (Debian's `prometheus` package) scrapes the exporter every second with
 `alerts/*.rules.yml` loaded as they ship. Through Prometheus' HTTP API the test asserts that:
   - the exporter target is up;
-  - every dashboard query, with its variables set to "All", returns at least one series;
+  - every dashboard query, with its variables set to "All", returns at least one series (the
+    seed includes a scheduled deployment and a concurrency limit for the schedule and
+    concurrency panels);
   - `PrefectFlowRunsLate` becomes firing for a pool with late runs and no worker, while no alert
     fires for a healthy pool (a heartbeating worker, nothing late).
 
@@ -33,7 +35,7 @@ JOB = "prefect-exporter"
 class Prometheus:
     """A Prometheus server on 127.0.0.1 with its own TSDB directory, stopped by `stop()`."""
 
-    def __init__(self, workdir: Path, target: str, rule_files: list[Path]):
+    def __init__(self, workdir: Path, target: str, rule_files: list[Path], extra_args: tuple[str, ...] = ()):
         binary = shutil.which("prometheus")
         if binary is None:
             pytest.fail("prometheus is not installed (Debian package `prometheus`; scripts/setup installs it)")
@@ -52,7 +54,7 @@ class Prometheus:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
+             f"--web.listen-address=127.0.0.1:{self.port}", *extra_args],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
         wait_for(self._ready, timeout=60, message="Prometheus did not become ready")
@@ -108,6 +110,18 @@ def dashboard_queries() -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
+def create_scheduled_deployment(prefect, flow: str, name: str, pool: str, queue: str,
+                                paused: bool = False) -> dict:
+    """A deployment with one active interval schedule (hourly). The test server runs no
+    scheduler service, so it gets no SCHEDULED run unless the test creates one."""
+    flow_obj = prefect.create_flow(flow)
+    body = {"name": name, "flow_id": flow_obj["id"], "work_pool_name": pool, "work_queue_name": queue,
+            "paused": paused, "schedules": [{"schedule": {"interval": 3600}, "active": True}]}
+    dep = prefect.post("/deployments/", body)
+    dep["full_name"] = f"{flow_obj['name']}/{dep['name']}"
+    return dep
+
+
 @pytest.fixture
 def prometheus_factory(tmp_path: Path):
     started: list[Prometheus] = []
@@ -135,6 +149,11 @@ def test_prometheus_scrapes_queries_and_fires_late_alert(prefect, start_exporter
     # Three runs 20 minutes overdue in a pool no worker serves: the usual cause of late runs.
     for _ in range(3):
         prefect.create_run(late_deployment, scheduled_time=now - dt.timedelta(minutes=20))
+    # An hourly schedule with an upcoming run, for the dashboards' schedule panels.
+    scheduled = create_scheduled_deployment(prefect, unique_name("e2e-flow"), "scheduled", late_pool, "default")
+    prefect.create_run(scheduled, scheduled_time=now + dt.timedelta(hours=1))
+    # A global concurrency limit, for the dashboards' concurrency panels.
+    prefect.post("/v2/concurrency_limits/", {"name": unique_name("e2e-limit"), "limit": 3})
     # The healthy pool: a heartbeating worker, one run in flight and one finished, nothing late.
     prefect.heartbeat(healthy_pool, "worker-1")
     running = prefect.run_in_state(healthy_deployment, "RUNNING")
