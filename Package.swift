@@ -2,16 +2,19 @@
 //
 // prefect-exporter: a Prometheus exporter for Prefect.
 //
+// The exporter targets Linux only: it uses Glibc, /proc and glibc's malloc_trim directly.
+//
 // Module map (each folder under Sources/ has one job):
 //   CCurl, CMicroHTTPD, CZlib,      thin system-library targets for the C libraries
-//   CGnuTLS, CCrypt
+//   CGnuTLS, CCrypt, CMalloc
 //   CCurlShim, CMicroHTTPDShim      tiny C shims for the variadic C calls
 //   HTTPClient                      a blocking libcurl transport with a safe Swift API
 //   PrefectAPI                      Prefect REST models, filters and the read-only client
 //   Exposition                      the metric model, Prometheus text format and gzip
 //   Aggregation                     pure functions: Prefect objects -> metric families
 //   Poller                          the background poll loop, collectors and snapshots
-//   WebServer                       the libmicrohttpd HTTP server
+//   WebConfig                       the web configuration file (--web.config.file): model and parser
+//   WebServer                       the libmicrohttpd HTTP server: routes, TLS and basic auth
 //   ExporterCLI                     flags, configuration, logging and wiring
 //   prefect-exporter                the executable (a thin main)
 //   prefect-exporter-bench          benchmark driver used by scripts/bench
@@ -25,7 +28,6 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "prefect-exporter",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "prefect-exporter", targets: ["prefect-exporter"]),
     ],
@@ -96,10 +98,14 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "WebConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "WebServer",
             dependencies: [
-                "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CCrypt",
-                .product(name: "Yams", package: "Yams"),
+                "WebConfig", "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CCrypt",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -141,7 +147,8 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(name: "PollerTests", dependencies: ["Poller", "PrefectAPI", "Exposition", "Aggregation"], swiftSettings: strictSwift),
-        .testTarget(name: "WebServerTests", dependencies: ["WebServer"], swiftSettings: strictSwift),
+        .testTarget(name: "WebConfigTests", dependencies: ["WebConfig"], swiftSettings: strictSwift),
+        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "WebConfig"], swiftSettings: strictSwift),
         .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
     ]
 )

@@ -1,9 +1,11 @@
-// libFuzzer entry point for the web configuration parser (Sources/WebServer/WebConfig.swift and
-// YAMLPrescan.swift, compiled into this binary by build.sh together with Yams and libyaml).
+// libFuzzer entry point for the web configuration parser (the WebConfig module, Sources/WebConfig,
+// compiled into this binary by build.sh together with Yams and libyaml).
 //
 // Beyond "never crashes, never hangs", it checks the parser's promises on every input:
 // errors are one line and never show something that looks like a bcrypt hash; accepted
 // configurations are internally consistent and their descriptions show no hash either.
+
+import WebConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func webConfigFuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
