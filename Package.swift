@@ -7,7 +7,8 @@
 // Module map (each folder under Sources/ has one job):
 //   CCurl, CMicroHTTPD, CZlib,      thin system-library targets for the C libraries
 //   CGnuTLS, CCrypt, CMalloc
-//   CCurlShim, CMicroHTTPDShim      tiny C shims for the variadic C calls
+//   CCurlShim, CMicroHTTPDShim,     tiny C shims for calls Swift cannot make directly (variadic
+//   CGnuTLSShim                     functions, C globals, headers outside the system modules)
 //   HTTPClient                      a blocking libcurl transport with a safe Swift API
 //   PrefectAPI                      Prefect REST models, filters and the read-only client
 //   Exposition                      the metric model, Prometheus text format and gzip
@@ -67,6 +68,7 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
+        .target(name: "CGnuTLSShim", dependencies: ["CGnuTLS"]),
 
         // MARK: Libraries
         .target(
@@ -105,7 +107,7 @@ let package = Package(
         .target(
             name: "WebServer",
             dependencies: [
-                "WebConfig", "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CCrypt",
+                "WebConfig", "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CGnuTLSShim", "CCrypt",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

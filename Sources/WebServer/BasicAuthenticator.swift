@@ -1,4 +1,4 @@
-import CMicroHTTPDShim
+import CGnuTLSShim
 import Foundation
 import WebConfig
 

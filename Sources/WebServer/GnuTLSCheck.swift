@@ -1,5 +1,5 @@
 import CGnuTLS
-import Glibc
+import CGnuTLSShim
 import WebConfig
 
 /// Start-up checks with GnuTLS, so that a bad file exits with a clear message instead of a
@@ -12,7 +12,7 @@ enum GnuTLSCheck {
             let status = gnutls_x509_crt_list_import2(&list, &count, &cert, GNUTLS_X509_FMT_PEM, 0)
             if status >= 0, let list {
                 for index in 0..<Int(count) { gnutls_x509_crt_deinit(list[index]) }
-                gnutls_free_wrapper(list)
+                pe_gnutls_free(list)
             }
             guard status >= 0, count > 0 else {
                 throw WebConfigError(
@@ -84,9 +84,4 @@ enum GnuTLSCheck {
             return try body(&datum)
         }
     }
-}
-
-/// Frees memory GnuTLS allocated (gnutls_free is a function pointer variable in C).
-private func gnutls_free_wrapper(_ pointer: UnsafeMutableRawPointer?) {
-    free(pointer)
 }
