@@ -21,10 +21,14 @@ func constantTimeEquals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UI
 final class SecretBytes: @unchecked Sendable, Equatable {
     // Safety: `storage` is written only in init and deinit.
     private let storage: UnsafeMutableBufferPointer<UInt8>
+    /// The number of bytes of the secret (the allocation has at least one, even for none).
+    let count: Int
 
     init(_ bytes: [UInt8]) {
+        count = bytes.count
         storage = .allocate(capacity: max(bytes.count, 1))
-        _ = storage.initialize(from: bytes)
+        storage.initialize(repeating: 0)
+        _ = storage.update(fromContentsOf: bytes)
     }
 
     deinit {
@@ -32,10 +36,9 @@ final class SecretBytes: @unchecked Sendable, Equatable {
         storage.deallocate()
     }
 
-    var count: Int { storage.count }
-
+    /// Calls `body` with the secret's `count` bytes, which must not escape the call.
     func withUnsafeBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-        body(UnsafeBufferPointer(storage))
+        body(UnsafeBufferPointer(rebasing: storage[0..<count]))
     }
 
     static func == (lhs: SecretBytes, rhs: SecretBytes) -> Bool {
