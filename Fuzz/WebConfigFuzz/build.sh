@@ -48,12 +48,14 @@ swiftc -parse-as-library -module-name WebConfig -package-name prefect_exporter "
     -emit-module -emit-module-path "$OUT/WebConfig.swiftmodule" \
     -c "$ROOT"/Sources/WebConfig/*.swift -wmo -o "$OUT/obj/webconfig.o" >&2
 
-# 4. The fuzzer: entry point + shared checks, linked with the above. The toolchain's lld links
-#    quietly (gold warns about every ASan symbol); fall back to the default linker when it is missing.
+# 4. The fuzzer: entry point, libyaml oracle and shared checks, linked with the above. The
+#    toolchain's lld links quietly (gold warns about every ASan symbol); fall back to the default
+#    linker when it is missing.
 LINKER=()
 [ -x "$(dirname "$CLANG")/ld.lld" ] && LINKER=(-use-ld=lld)
 swiftc -parse-as-library -module-name WebConfigFuzz "${SWIFT_FLAGS[@]}" -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
     -I "$OUT" -I "$YAMS/CYaml/include" -Xcc -DYAML_DECLARE_STATIC \
-    "$HERE/main.swift" "$HERE/../Support/Require.swift" "$OUT"/obj/*.o -o "$OUT/webconfig-fuzzer" >&2
+    "$HERE/main.swift" "$HERE/LibyamlOracle.swift" "$HERE/../Support/Require.swift" "$OUT"/obj/*.o \
+    -o "$OUT/webconfig-fuzzer" >&2
 
 echo "$OUT/webconfig-fuzzer"

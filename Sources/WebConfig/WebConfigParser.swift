@@ -20,7 +20,7 @@ extension WebConfig {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw WebConfigError(keyPath: "", problem: "the file is not valid UTF-8")
         }
-        try YAMLPrescan.check(bytes)
+        try YAMLPrescan.check(text)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)

@@ -1,6 +1,4 @@
-import CYaml
-
-/// A pass over libyaml's events before Yams composes the document, refusing the YAML that
+/// A pass over the YAML's tokens before Yams composes the document, refusing the YAML that
 /// would make composing it explode:
 ///
 /// - aliases of mappings or sequences: Yams copies the anchored node for every alias and hashes
@@ -10,62 +8,120 @@ import CYaml
 /// - nesting deeper than ``maximumDepth``: Yams composes recursively, so a long run of `[` would
 ///   overflow the stack.
 ///
-/// Syntax errors are left to Yams, which reports them with their position.
+/// The tokens come from ``YAMLScanner``, which splits the text as libyaml does; this pass turns
+/// them into the mappings and lists that libyaml's parser reports to Yams, the implicit ones
+/// included (a `key: value` pair inside `[...]`, a list at its mapping's own indentation).
+/// Syntax errors are left to Yams, which reports them with their position: the pass stops where
+/// libyaml would stop, and accepts.
 enum YAMLPrescan {
     /// Deepest nesting of mappings and sequences accepted (a web config needs 3).
     static let maximumDepth = 32
 
-    static func check(_ bytes: [UInt8]) throws(WebConfigError) {
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else {
-            throw WebConfigError(keyPath: "", problem: "cannot initialize the YAML parser (out of memory?)")
-        }
-        defer { yaml_parser_delete(&parser) }
-        // libyaml reads the input in place; it must stay valid until parsing ends.
-        let result: WebConfigError? = bytes.withUnsafeBufferPointer { buffer in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            return scan(&parser)
-        }
-        if let result { throw result }
+    private enum Collection {
+        case blockSequence, blockMapping, indentlessSequence, flowSequence, flowMapping, pairInFlowSequence
     }
 
-    /// Reads every event; returns the first problem, or nil.
-    private static func scan(_ parser: inout yaml_parser_t) -> WebConfigError? {
-        // Anchors as Yams registers them: a collection's anchor when the collection ends, a
-        // scalar's at once; a later anchor of the same name replaces an earlier one.
+    /// Throws the first problem in the text, if any.
+    static func check(_ text: String) throws(WebConfigError) {
+        var scan = Scan()
+        var scanner = YAMLScanner(text)
+        while let (token, mark) = scanner.next() {
+            if let problem = scan.read(token, at: mark) { throw problem }
+            if scan.stopped { return }
+        }
+    }
+
+    /// The collections open at the current token, and the anchors that name collections.
+    private struct Scan {
+        /// Open collections, innermost last, each with its anchor.
+        var open: [(kind: Collection, anchor: String?)] = []
+        /// Anchors as Yams registers them: a collection's anchor when the collection ends, a
+        /// scalar's at once; a later anchor of the same name replaces an earlier one.
         var collectionAnchors = Set<String>()
-        var openAnchors: [String?] = []
-        while true {
-            var event = yaml_event_t()
-            guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
-            defer { yaml_event_delete(&event) }
-            let line = Int(event.start_mark.line) + 1
-            let column = Int(event.start_mark.column) + 1
-            switch event.type {
-            case YAML_STREAM_END_EVENT, YAML_NO_EVENT:
-                return nil
-            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
-                guard openAnchors.count < maximumDepth else {
-                    return WebConfigError(
-                        keyPath: "",
-                        problem: "invalid YAML at line \(line), column \(column): nested deeper than \(maximumDepth) levels")
+        /// The anchor read for the next node, and where the next node's properties began.
+        var anchor: String?
+        var propertiesMark: YAMLMark?
+        /// Set where libyaml's parser would fail: nothing after it is composed.
+        var stopped = false
+
+        mutating func read(_ token: YAMLToken, at mark: YAMLMark) -> WebConfigError? {
+            switch token {
+            case .anchor(let name):
+                guard anchor == nil else {
+                    stopped = true  // two anchors on one node
+                    return nil
                 }
-                let anchor = event.type == YAML_SEQUENCE_START_EVENT
-                    ? event.data.sequence_start.anchor : event.data.mapping_start.anchor
-                openAnchors.append(anchor.map { String(cString: $0) })
-            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                if let anchor = openAnchors.popLast() ?? nil { collectionAnchors.insert(anchor) }
-            case YAML_SCALAR_EVENT:
-                if let anchor = event.data.scalar.anchor { collectionAnchors.remove(String(cString: anchor)) }
-            case YAML_ALIAS_EVENT:
-                if let anchor = event.data.alias.anchor, collectionAnchors.contains(String(cString: anchor)) {
-                    return WebConfigError(
-                        keyPath: "",
-                        problem: "invalid YAML at line \(line), column \(column): aliases of mappings or lists are not supported")
+                anchor = name
+                propertiesMark = propertiesMark ?? mark
+            case .tag:
+                propertiesMark = propertiesMark ?? mark
+            case .alias(let name):
+                guard propertiesMark == nil else {
+                    stopped = true  // an alias cannot have an anchor or a tag
+                    return nil
                 }
-            default:
-                break
+                if collectionAnchors.contains(name) {
+                    return problem(at: mark, "aliases of mappings or lists are not supported")
+                }
+            case .scalar:
+                endScalar()
+            case .blockSequenceStart:
+                return start(.blockSequence, at: mark)
+            case .blockMappingStart:
+                return start(.blockMapping, at: mark)
+            case .flowSequenceStart:
+                return start(.flowSequence, at: mark)
+            case .flowMappingStart:
+                return start(.flowMapping, at: mark)
+            case .blockEntry:
+                // In a block mapping, an entry at the mapping's own indentation starts a list.
+                if open.last?.kind == .blockMapping { return start(.indentlessSequence, at: mark) }
+                endScalar()
+            case .key, .value:
+                endScalar()
+                if open.last?.kind == .indentlessSequence { end() }
+                if token == .key, open.last?.kind == .flowSequence { return start(.pairInFlowSequence, at: mark) }
+            case .flowEntry:
+                endScalar()
+                if open.last?.kind == .pairInFlowSequence { end() }
+            case .flowSequenceEnd, .flowMappingEnd:
+                endScalar()
+                if open.last?.kind == .pairInFlowSequence { end() }
+                if open.last?.kind == .flowSequence || open.last?.kind == .flowMapping { end() }
+            case .blockEnd:
+                endScalar()
+                if open.last?.kind == .indentlessSequence { end() }
+                if open.last?.kind == .blockSequence || open.last?.kind == .blockMapping { end() }
+            case .documentMarker, .streamEnd:
+                endScalar()
             }
+            return nil
+        }
+
+        /// A collection starts here; it takes the pending anchor.
+        private mutating func start(_ kind: Collection, at mark: YAMLMark) -> WebConfigError? {
+            guard open.count < maximumDepth else {
+                return problem(at: propertiesMark ?? mark, "nested deeper than \(maximumDepth) levels")
+            }
+            open.append((kind, anchor))
+            anchor = nil
+            propertiesMark = nil
+            return nil
+        }
+
+        private mutating func end() {
+            if let anchor = open.popLast()?.anchor { collectionAnchors.insert(anchor) }
+        }
+
+        /// A scalar ends here, or a node with properties and no content (an empty scalar).
+        private mutating func endScalar() {
+            if let anchor { collectionAnchors.remove(anchor) }
+            anchor = nil
+            propertiesMark = nil
+        }
+
+        private func problem(at mark: YAMLMark, _ what: String) -> WebConfigError {
+            WebConfigError(keyPath: "", problem: "invalid YAML at line \(mark.line + 1), column \(mark.column + 1): \(what)")
         }
     }
 }
