@@ -21,25 +21,10 @@ public enum ExpositionNegotiation {
         var plainWeight: Int?
         var textWildcardWeight: Int?
         var anyWeight: Int?
-        for element in accept.split(separator: ",") {
-            let parts = element.split(separator: ";", omittingEmptySubsequences: false)
-            guard let first = parts.first else { continue }
-            let range = first.trimmingOptionalWhitespace().lowercased()
-            var weight = 1000
-            var version: String?
-            for parameter in parts.dropFirst() {
-                let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard pair.count == 2 else { continue }
-                let name = pair[0].trimmingOptionalWhitespace().lowercased()
-                var value = pair[1].trimmingOptionalWhitespace()
-                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = value.dropFirst().dropLast() }
-                switch name {
-                case "q": weight = ContentCoding.parseQValue(value) ?? 0
-                case "version": version = String(value)
-                default: break
-                }
-            }
-            switch range {
+        for element in HeaderListElement.elements(of: accept) {
+            let weight = element.weight(allowingQuotes: true)
+            let version = element.parameter("version").map(String.init)
+            switch element.value {
             case "application/openmetrics-text":
                 if version == nil || version == "1.0.0" { openMetricsWeight = max(openMetricsWeight, weight) }
             case "text/plain": plainWeight = max(plainWeight ?? 0, weight)

@@ -19,6 +19,7 @@ enum SocketAddress {
         }
     }
 
+    /// Calls `body` with the address as a `sockaddr` and its length, for bind().
     func withSockAddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
         switch self {
         case .ipv4(let address, let port):
@@ -26,17 +27,22 @@ enum SocketAddress {
             socketAddress.sin_family = sa_family_t(AF_INET)
             socketAddress.sin_port = port.bigEndian
             socketAddress.sin_addr = address
-            return withUnsafePointer(to: &socketAddress) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
+            return Self.withGeneric(&socketAddress, body)
         case .ipv6(let address, let port):
             var socketAddress = sockaddr_in6()
             socketAddress.sin6_family = sa_family_t(AF_INET6)
             socketAddress.sin6_port = port.bigEndian
             socketAddress.sin6_addr = address
-            return withUnsafePointer(to: &socketAddress) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
+            return Self.withGeneric(&socketAddress, body)
+        }
+    }
+
+    /// A `sockaddr_in` or `sockaddr_in6` seen as the generic `sockaddr` the socket calls take.
+    private static func withGeneric<Specific, Result>(
+        _ specific: inout Specific, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result
+    ) -> Result {
+        withUnsafePointer(to: &specific) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<Specific>.size)) }
         }
     }
 }
