@@ -2,10 +2,14 @@
 //
 // prefect-exporter: a Prometheus exporter for Prefect.
 //
+// The exporter targets Linux only: it uses Glibc, /proc and glibc's malloc_trim directly.
+//
 // Module map (each folder under Sources/ has one job):
 //   CCurl, CMicroHTTPD, CZlib,      thin system-library targets for the C libraries
-//   CGnuTLS, CCrypt
-//   CCurlShim, CMicroHTTPDShim      tiny C shims for the variadic C calls
+//   CGnuTLS, CCrypt, CMalloc
+//   CCurlShim, CMicroHTTPDShim,     tiny C shims for calls Swift cannot make directly (variadic
+//   CGnuTLSShim                     functions, C globals, headers outside the system modules)
+//   Locking                         LockedValue, the one lock idiom (a pthread mutex ThreadSanitizer sees)
 //   HTTPClient                      a blocking libcurl transport with a safe Swift API
 //   PrefectAPI                      Prefect REST models, filters and the read-only client
 //   Exposition                      the metric model, Prometheus text format and gzip
@@ -14,7 +18,8 @@
 //                                   and the poll cycle that runs them, each failing alone
 //   Poller                          the background poll loop, health families and snapshots
 //   Rendering                       merges the pollers' snapshots into the page and renders it; the metric catalogue
-//   WebServer                       the libmicrohttpd HTTP server
+//   WebConfig                       the web configuration file (--web.config.file): model and parser
+//   WebServer                       the libmicrohttpd HTTP server: routes, TLS and basic auth
 //   ExporterCLI                     flags, configuration, logging and wiring
 //   prefect-exporter                the executable (a thin main)
 //   prefect-exporter-bench          benchmark driver used by scripts/bench
@@ -28,7 +33,6 @@ let strictSwift: [SwiftSetting] = [
 
 let package = Package(
     name: "prefect-exporter",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "prefect-exporter", targets: ["prefect-exporter"]),
     ],
@@ -68,16 +72,18 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"]),
+        .target(name: "CGnuTLSShim", dependencies: ["CGnuTLS"]),
 
         // MARK: Libraries
+        .target(name: "Locking", swiftSettings: strictSwift),
         .target(
             name: "HTTPClient",
-            dependencies: ["CCurl", "CCurlShim"],
+            dependencies: ["CCurl", "CCurlShim", "Locking"],
             swiftSettings: strictSwift
         ),
         .target(
             name: "PrefectAPI",
-            dependencies: ["HTTPClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HTTPClient", "Locking", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
         .target(
@@ -92,13 +98,13 @@ let package = Package(
         ),
         .target(
             name: "Collectors",
-            dependencies: ["PrefectAPI", "Aggregation", "Exposition", "HTTPClient"],
+            dependencies: ["PrefectAPI", "Aggregation", "Exposition", "Locking"],
             swiftSettings: strictSwift
         ),
         .target(
             name: "Poller",
             dependencies: [
-                "PrefectAPI", "Aggregation", "Collectors", "Exposition",
+                "PrefectAPI", "Aggregation", "Collectors", "Exposition", "Locking",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -106,16 +112,20 @@ let package = Package(
         .target(
             name: "Rendering",
             dependencies: [
-                "Exposition", "Collectors", "Poller", "HTTPClient",
+                "Exposition", "Collectors", "Poller", "Locking",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
         ),
         .target(
+            name: "WebConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "WebServer",
             dependencies: [
-                "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CCrypt",
-                .product(name: "Yams", package: "Yams"),
+                "WebConfig", "Locking", "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS", "CGnuTLSShim", "CCrypt",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -123,7 +133,7 @@ let package = Package(
         .target(
             name: "ExporterCLI",
             dependencies: [
-                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer", "CMalloc",
+                "HTTPClient", "Locking", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -139,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "prefect-exporter-bench",
             dependencies: [
-                "HTTPClient", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer",
+                "HTTPClient", "Locking", "PrefectAPI", "Exposition", "Aggregation", "Collectors", "Poller", "Rendering", "WebServer",
                 "ExporterCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,8 +158,8 @@ let package = Package(
         ),
 
         // MARK: Tests (one suite per module)
-        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: strictSwift),
-        .testTarget(name: "PrefectAPITests", dependencies: ["PrefectAPI"], resources: [.copy("Fixtures")], swiftSettings: strictSwift),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Locking"], swiftSettings: strictSwift),
+        .testTarget(name: "PrefectAPITests", dependencies: ["PrefectAPI", "Locking"], resources: [.copy("Fixtures")], swiftSettings: strictSwift),
         .testTarget(name: "ExpositionTests", dependencies: ["Exposition"], swiftSettings: strictSwift),
         .testTarget(
             name: "AggregationTests",
@@ -158,9 +168,10 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(
-            name: "PollerTests", dependencies: ["Poller", "Collectors", "Rendering", "PrefectAPI", "Exposition", "Aggregation"],
+            name: "PollerTests", dependencies: ["Poller", "Collectors", "Rendering", "Locking", "PrefectAPI", "Exposition", "Aggregation"],
             swiftSettings: strictSwift),
-        .testTarget(name: "WebServerTests", dependencies: ["WebServer"], swiftSettings: strictSwift),
+        .testTarget(name: "WebConfigTests", dependencies: ["WebConfig"], swiftSettings: strictSwift),
+        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "WebConfig"], swiftSettings: strictSwift),
         .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
     ]
 )

@@ -5,10 +5,10 @@
 #   Fuzz/WebConfigFuzz/build.sh                 # -> .build-fuzz/webconfig/webconfig-fuzzer
 #   "$(Fuzz/WebConfigFuzz/build.sh | tail -n1)" -max_total_time=120 Fuzz/WebConfigFuzz/corpus
 #
-# The parser is pure (Sources/WebServer/WebConfig.swift + YAMLPrescan.swift: bytes in, config or
-# error out, no libmicrohttpd or GnuTLS), so it is compiled straight into the fuzzer together with
-# Yams' Swift sources and libyaml's C sources from SwiftPM's checkout, all instrumented for
-# coverage and AddressSanitizer. Needs the Swift toolchain's swiftc and clang (with libFuzzer).
+# The parser is pure (the WebConfig module, Sources/WebConfig: bytes in, config or error out, no
+# libmicrohttpd or GnuTLS), so it is compiled straight into the fuzzer together with Yams' Swift
+# sources and libyaml's C sources from SwiftPM's checkout, all instrumented for coverage and
+# AddressSanitizer. Needs the Swift toolchain's swiftc and clang (with libFuzzer).
 # Environment: FUZZ_SCRATCH (default .build-fuzz) for SwiftPM's checkouts and the outputs.
 set -euo pipefail
 
@@ -41,14 +41,21 @@ swiftc -parse-as-library -module-name Yams -O -g "${SANITIZE_SWIFT[@]}" -DSWIFT_
     -emit-module -emit-module-path "$OUT/Yams.swiftmodule" \
     -c "$YAMS"/Yams/*.swift -wmo -o "$OUT/obj/yams.o" >&2
 
-# 3. The fuzzer: entry point + the parser's two files. The toolchain's lld links quietly (gold
-#    warns about every ASan symbol); fall back to the default linker when it is missing.
+# 3. The WebConfig module, as SwiftPM builds it (every file of Sources/WebConfig).
+SWIFT_FLAGS=(-swift-version 6 -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault)
+swiftc -parse-as-library -module-name WebConfig -package-name prefect_exporter "${SWIFT_FLAGS[@]}" -O -g "${SANITIZE_SWIFT[@]}" \
+    -I "$OUT" -I "$YAMS/CYaml/include" -Xcc -DYAML_DECLARE_STATIC \
+    -emit-module -emit-module-path "$OUT/WebConfig.swiftmodule" \
+    -c "$ROOT"/Sources/WebConfig/*.swift -wmo -o "$OUT/obj/webconfig.o" >&2
+
+# 4. The fuzzer: entry point, libyaml oracle and shared checks, linked with the above. The
+#    toolchain's lld links quietly (gold warns about every ASan symbol); fall back to the default
+#    linker when it is missing.
 LINKER=()
 [ -x "$(dirname "$CLANG")/ld.lld" ] && LINKER=(-use-ld=lld)
-swiftc -parse-as-library -module-name WebConfigFuzz -swift-version 6 \
-    -enable-upcoming-feature ExistentialAny -enable-upcoming-feature InternalImportsByDefault -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
+swiftc -parse-as-library -module-name WebConfigFuzz "${SWIFT_FLAGS[@]}" -O -g "${SANITIZE_SWIFT[@]}" "${LINKER[@]}" \
     -I "$OUT" -I "$YAMS/CYaml/include" -Xcc -DYAML_DECLARE_STATIC \
-    "$HERE/main.swift" "$HERE/../Support/Require.swift" "$ROOT/Sources/WebServer/WebConfig.swift" "$ROOT/Sources/WebServer/YAMLPrescan.swift" \
-    "$OUT"/obj/*.o -o "$OUT/webconfig-fuzzer" >&2
+    "$HERE/main.swift" "$HERE/LibyamlOracle.swift" "$HERE/../Support/Require.swift" "$OUT"/obj/*.o \
+    -o "$OUT/webconfig-fuzzer" >&2
 
 echo "$OUT/webconfig-fuzzer"

@@ -2,9 +2,6 @@
 
 #include <stddef.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/crypto.h>
-
 struct MHD_Daemon *pe_mhd_start_daemon(unsigned int flags,
                                        uint16_t port,
                                        MHD_AccessHandlerCallback handler,
@@ -34,12 +31,4 @@ unsigned int pe_mhd_get_daemon_current_connections(struct MHD_Daemon *daemon) {
 void *pe_mhd_get_connection_tls_session(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     return info != NULL ? info->tls_session : NULL;
-}
-
-int pe_hmac_sha256(const void *key, size_t key_size, const void *data, size_t data_size, void *digest) {
-    return gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, key_size, data, data_size, digest);
-}
-
-int pe_random_key(void *buffer, size_t size) {
-    return gnutls_rnd(GNUTLS_RND_KEY, buffer, size);
 }

@@ -2,6 +2,7 @@ import Aggregation
 import Exposition
 import PrefectAPI
 import HTTPClient
+import Locking
 
 /// The runs that are due or in flight: `prefect_flow_runs`, the late runs and the running time.
 ///

@@ -2,6 +2,7 @@ import Aggregation
 import Exposition
 import HTTPClient
 import PrefectAPI
+import Locking
 
 /// Schedule health per deployment, in the manner of kube-state-metrics' CronJob metrics: whether
 /// the deployment has a SCHEDULED run and when the next one is due, and when its last run

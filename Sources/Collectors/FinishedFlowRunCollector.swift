@@ -2,6 +2,7 @@ import Aggregation
 import Exposition
 import PrefectAPI
 import HTTPClient
+import Locking
 
 /// Runs that finished, and runs that started, since the history window's start: bounded by the
 /// rate of runs times the poll interval, never by the whole history. Each poll's runs are counted

@@ -10,6 +10,7 @@ import Poller
 public import Rendering
 import PrefectAPI
 public import WebServer
+import Locking
 
 /// The `prefect-exporter` command: parses flags, then runs the exporter until SIGINT or SIGTERM.
 /// Its subcommands `check` and `once` take the same flags.

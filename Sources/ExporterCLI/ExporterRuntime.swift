@@ -4,6 +4,7 @@ public import Logging
 public import Poller
 import PrefectAPI
 public import Rendering
+import Locking
 
 /// The exporter's wiring, written once and used by the server, `once`, `check` and the bench:
 /// for every Prefect target a transport, a client, request statistics and a poller; and the merger

@@ -1,6 +1,7 @@
 import CCurl
 import CCurlShim
 import Dispatch
+import Locking
 
 /// A blocking libcurl transport behind an `async` API.
 ///

@@ -1,5 +1,6 @@
 import HTTPClient
 public import PrefectAPI
+import Locking
 
 /// Counts API requests by endpoint and code across the exporter's life, and the requests and
 /// bytes of the current poll. Fed by the ``PrefectClient`` observer from any thread.

@@ -1,4 +1,5 @@
 import HTTPClient
+import Locking
 
 /// Bounds how many requests are in flight at once. FIFO, cancellation-unaware by design:
 /// a poll always runs its requests to completion or timeout.

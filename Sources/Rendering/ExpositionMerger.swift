@@ -4,6 +4,7 @@ import FoundationEssentials
 import HTTPClient
 public import Logging
 public import Poller
+import Locking
 
 /// The whole `/metrics` page of the exporter: the text format, rendered and compressed once per
 /// update, and OpenMetrics, rendered and compressed the first time a scrape asks for it.

@@ -1,5 +1,6 @@
 import Dispatch
 import HTTPClient
+import Locking
 
 /// A page in one format: its bytes, and the same bytes gzip-compressed (nil if compression failed).
 public struct EncodedPage: Sendable {

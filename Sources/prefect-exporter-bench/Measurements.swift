@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HTTPClient
+import Locking
 
 /// Monotonic time in seconds.
 func monotonicSeconds() -> Double {

@@ -8,6 +8,7 @@ import Poller
 import Rendering
 import PrefectAPI
 import WebServer
+import Locking
 
 /// `poll`: the real Poller against a real Prefect, one `pollOnce()` at a time, with the cost of each.
 struct PollCommand: AsyncParsableCommand {

@@ -6,6 +6,7 @@ import Logging
 import Poller
 import Rendering
 import WebServer
+import Locking
 
 /// `serve`: the synthetic snapshot served exactly as the exporter serves a scrape.
 struct ServeCommand: AsyncParsableCommand {

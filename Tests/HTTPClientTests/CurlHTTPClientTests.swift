@@ -1,6 +1,7 @@
 import Foundation
 @testable import HTTPClient
 import Testing
+import Locking
 
 private func client(
     requestTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(2), maxResponseBytes: Int = 32 << 20,

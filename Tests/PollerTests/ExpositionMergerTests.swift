@@ -6,6 +6,7 @@ import Logging
 @testable import Rendering
 import PrefectAPI
 import Testing
+import Locking
 
 /// Records warnings, to check what the merger logs.
 private final class RecordedLog: Sendable {

@@ -7,6 +7,7 @@ import Collectors
 import Poller
 import PrefectAPI
 import Testing
+import Locking
 
 /// JSON recorded from a real Prefect 3.8.8, shared with the Aggregation tests (this target has
 /// no resources of its own, so the files are read from the source tree).

@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 @testable import PrefectAPI
 import Testing
+import Locking
 
 /// The bytes of a recorded fixture in `Fixtures/`.
 func fixture(_ name: String) throws -> [UInt8] {

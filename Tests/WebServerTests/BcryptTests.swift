@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WebConfig
 @testable import WebServer
 
 @Suite("bcrypt and basic auth")

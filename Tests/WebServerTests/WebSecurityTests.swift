@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WebConfig
 @testable import WebServer
 
 /// A server answering `200 ok <path>` to everything, configured by a web config file written

@@ -1,12 +1,12 @@
 #ifndef PREFECT_EXPORTER_CCURLSHIM_H
 #define PREFECT_EXPORTER_CCURLSHIM_H
 
-#include <curl/curl.h>
-
 /*
- * Non-variadic wrappers around libcurl's variadic calls, which Swift cannot
- * call directly. Each wrapper passes exactly one argument of one C type.
+ * Why this shim exists: curl_easy_setopt and curl_easy_getinfo are variadic, and Swift
+ * cannot call variadic C functions. Each wrapper passes exactly one argument of one C type.
  */
+
+#include <curl/curl.h>
 
 typedef size_t (*pe_curl_data_callback)(char *data, size_t size, size_t nmemb, void *userdata);
 

@@ -1,14 +1,15 @@
 #ifndef PREFECT_EXPORTER_CMICROHTTPDSHIM_H
 #define PREFECT_EXPORTER_CMICROHTTPDSHIM_H
 
+/*
+ * Why this shim exists: libmicrohttpd starts daemons and answers info queries through
+ * variadic C functions, which Swift cannot call, and one option stores a function pointer
+ * in an integer field, which Swift cannot build. These are non-variadic wrappers.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <microhttpd.h>
-
-/*
- * Non-variadic wrappers around libmicrohttpd's variadic calls, which Swift
- * cannot call directly.
- */
 
 /*
  * Starts a daemon. Every option is passed through `options`, an array
@@ -39,15 +40,5 @@ unsigned int pe_mhd_get_daemon_current_connections(struct MHD_Daemon *daemon);
  * MHD_USE_TLS, or NULL (plain HTTP, or unknown). MHD_get_connection_info is variadic.
  */
 void *pe_mhd_get_connection_tls_session(struct MHD_Connection *connection);
-
-/*
- * GnuTLS crypto helpers for basic auth (<gnutls/crypto.h> is not part of the CGnuTLS module).
- * Both return 0 on success and a negative GnuTLS error code otherwise.
- *
- * pe_hmac_sha256 writes the 32-byte HMAC-SHA-256 of `data` under `key` to `digest`.
- * pe_random_key fills `buffer` with `size` bytes from GnuTLS's key-grade generator.
- */
-int pe_hmac_sha256(const void *key, size_t key_size, const void *data, size_t data_size, void *digest);
-int pe_random_key(void *buffer, size_t size);
 
 #endif

@@ -1,181 +1,9 @@
 import Yams
 
-// The web configuration file of Prometheus exporters (`--web.config.file`), in the format of
-// the Prometheus exporter-toolkit:
-// https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md
-//
-// This file is pure: bytes in, a validated ``WebConfig`` (or a ``WebConfigError``) out. It reads
-// no file and needs neither libmicrohttpd nor GnuTLS, so that it can be unit-tested and fuzzed
-// on its own (see Fuzz/WebConfigFuzz). Loading the files it names is ``WebSecurity``'s job.
+// Reads a web configuration from YAML: ``WebConfig/parse(_:baseDirectory:)``.
 //
 // Error messages name the key at fault by its path (`tls_server_config.cert_fiel: unknown key`)
 // and never repeat a value that may be a secret: bcrypt hashes are never quoted.
-
-/// A parsed and validated web configuration file.
-///
-/// Its description never shows the password hashes.
-public struct WebConfig: Sendable, Equatable {
-    /// TLS settings; nil when the file has no (or an empty) `tls_server_config`: plain HTTP.
-    public var tlsServer: TLSServer?
-    /// `http_server_config.http2`: accepted and ignored (libmicrohttpd has no HTTP/2).
-    public var http2: Bool
-    /// `http_server_config.headers`: extra headers added to every response, by exact name.
-    public var headers: [String: String]
-    /// `basic_auth_users`: user name to bcrypt hash.
-    public var basicAuthUsers: [String: String]
-
-    /// An empty configuration: plain HTTP, no authentication, no extra headers.
-    public init(tlsServer: TLSServer? = nil, http2: Bool = true, headers: [String: String] = [:], basicAuthUsers: [String: String] = [:]) {
-        self.tlsServer = tlsServer
-        self.http2 = http2
-        self.headers = headers
-        self.basicAuthUsers = basicAuthUsers
-    }
-
-    /// `tls_server_config`.
-    public struct TLSServer: Sendable, Equatable {
-        /// `cert_file`, joined to the configuration file's directory when relative.
-        public var certFile: String
-        /// `key_file`, joined to the configuration file's directory when relative.
-        public var keyFile: String
-        /// `client_auth_type`.
-        public var clientAuthType: ClientAuthType
-        /// `client_ca_file`, joined to the configuration file's directory when relative.
-        public var clientCAFile: String?
-        /// `min_version`; TLS12 when not set.
-        public var minVersion: TLSVersion
-        /// `max_version`; TLS13 when not set.
-        public var maxVersion: TLSVersion
-        /// `curve_preferences`, in order; empty for GnuTLS's defaults.
-        public var curvePreferences: [Curve]
-        /// `prefer_server_cipher_suites`; true when not set.
-        public var preferServerCipherSuites: Bool
-
-        public init(
-            certFile: String, keyFile: String, clientAuthType: ClientAuthType = .noClientCert, clientCAFile: String? = nil,
-            minVersion: TLSVersion = .tls12, maxVersion: TLSVersion = .tls13, curvePreferences: [Curve] = [],
-            preferServerCipherSuites: Bool = true
-        ) {
-            self.certFile = certFile
-            self.keyFile = keyFile
-            self.clientAuthType = clientAuthType
-            self.clientCAFile = clientCAFile
-            self.minVersion = minVersion
-            self.maxVersion = maxVersion
-            self.curvePreferences = curvePreferences
-            self.preferServerCipherSuites = preferServerCipherSuites
-        }
-
-        /// The GnuTLS priority string that enforces the versions, curves and server preference,
-        /// e.g. `NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE`.
-        public var gnutlsPriorities: String {
-            var parts = ["NORMAL", "-VERS-ALL"]
-            for version in TLSVersion.allCases.reversed() where version >= minVersion && version <= maxVersion {
-                parts.append("+\(version.gnutlsName)")
-            }
-            if !curvePreferences.isEmpty {
-                parts.append("-GROUP-ALL")
-                for curve in curvePreferences { parts.append("+\(curve.gnutlsName)") }
-            }
-            if preferServerCipherSuites { parts.append("%SERVER_PRECEDENCE") }
-            return parts.joined(separator: ":")
-        }
-    }
-
-    /// `client_auth_type`: Go's tls.ClientAuthType names.
-    public enum ClientAuthType: String, Sendable, Equatable, CaseIterable {
-        /// No client certificate is asked for.
-        case noClientCert = "NoClientCert"
-        /// A certificate is asked for; none is required and one sent is not verified.
-        case requestClientCert = "RequestClientCert"
-        /// A certificate is required but not verified (`RequireClientCert` is an old alias).
-        case requireAnyClientCert = "RequireAnyClientCert"
-        /// A certificate is not required; one sent must verify against `client_ca_file`.
-        case verifyClientCertIfGiven = "VerifyClientCertIfGiven"
-        /// A certificate is required and must verify against `client_ca_file`.
-        case requireAndVerifyClientCert = "RequireAndVerifyClientCert"
-
-        /// Whether a certificate the client sends is verified against the client CAs.
-        public var verifiesCertificate: Bool {
-            self == .verifyClientCertIfGiven || self == .requireAndVerifyClientCert
-        }
-
-        /// Whether a request without a client certificate is refused.
-        public var requiresCertificate: Bool {
-            self == .requireAnyClientCert || self == .requireAndVerifyClientCert
-        }
-    }
-
-    /// `min_version` and `max_version`.
-    public enum TLSVersion: Int, Sendable, Equatable, Comparable, CaseIterable {
-        case tls10 = 10, tls11, tls12, tls13
-
-        /// The name in the file: `TLS10` ... `TLS13`.
-        public var name: String { "TLS1\(rawValue - 10)" }
-        var gnutlsName: String { "VERS-TLS1.\(rawValue - 10)" }
-
-        init?(name: String) {
-            guard let version = Self.allCases.first(where: { $0.name == name }) else { return nil }
-            self = version
-        }
-
-        public static func < (lhs: TLSVersion, rhs: TLSVersion) -> Bool { lhs.rawValue < rhs.rawValue }
-    }
-
-    /// `curve_preferences`: Go's curve names.
-    public enum Curve: String, Sendable, Equatable, CaseIterable {
-        case p256 = "CurveP256", p384 = "CurveP384", p521 = "CurveP521", x25519 = "X25519"
-
-        var gnutlsName: String {
-            switch self {
-            case .p256: return "GROUP-SECP256R1"
-            case .p384: return "GROUP-SECP384R1"
-            case .p521: return "GROUP-SECP521R1"
-            case .x25519: return "GROUP-X25519"
-            }
-        }
-    }
-
-    /// The headers `http_server_config.headers` may set (as in exporter-toolkit), with their
-    /// allowed values when those are an enumeration. Names are matched exactly, like
-    /// exporter-toolkit does.
-    public static let configurableHeaders: [String: [String]] = [
-        "Strict-Transport-Security": [],
-        "X-Content-Type-Options": ["nosniff"],
-        "X-Frame-Options": ["deny", "sameorigin"],
-        "X-XSS-Protection": [],
-        "Content-Security-Policy": [],
-    ]
-
-    /// Files larger than this are refused before parsing (web configuration files are tiny).
-    public static let maximumFileSize = 1 << 20
-}
-
-/// A problem in the web configuration: the key at fault (by path) and what is wrong with it.
-///
-/// The description is one line, e.g. `/etc/web.yml: tls_server_config.cert_fiel: unknown key`.
-/// It never contains a password hash, a key or a password.
-public struct WebConfigError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The configuration file, when known.
-    public var file: String?
-    /// The key path, e.g. `tls_server_config.cert_file`; empty for the file as a whole.
-    public var keyPath: String
-    /// What is wrong.
-    public var problem: String
-
-    public init(file: String? = nil, keyPath: String, problem: String) {
-        self.file = file
-        self.keyPath = keyPath
-        self.problem = problem
-    }
-
-    public var description: String {
-        var text = keyPath.isEmpty ? problem : "\(keyPath): \(problem)"
-        if let file { text = "\(file): \(text)" }
-        // One line, whatever came in.
-        return String(text.map { $0.isNewline ? " " : $0 })
-    }
-}
 
 extension WebConfig {
     /// Parses and validates a web configuration file's bytes.
@@ -192,7 +20,7 @@ extension WebConfig {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw WebConfigError(keyPath: "", problem: "the file is not valid UTF-8")
         }
-        try YAMLPrescan.check(bytes)
+        try YAMLPrescan.check(text)
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -224,56 +52,6 @@ extension WebConfig {
         default:
             return "invalid YAML"
         }
-    }
-
-    /// A key as shown in an error: control characters replaced, at most 64 characters, and
-    /// never something that looks like a password hash (a mis-indented hash can become a key).
-    static func displayKey(_ key: String) -> String {
-        if looksLikeHash(key) { return "<a key that looks like a password hash>" }
-        var shown = String(key.unicodeScalars.map { scalar -> Character in
-            scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format
-                ? "?" : Character(scalar)
-        })
-        if shown.count > 64 { shown = String(shown.prefix(64)) + "…" }
-        return shown
-    }
-}
-
-extension WebConfig: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    /// A summary without the password hashes.
-    public var description: String {
-        var parts: [String] = []
-        if let tls = tlsServer {
-            parts.append("tls=\(tls.minVersion.name)-\(tls.maxVersion.name)")
-            parts.append("client_auth=\(tls.clientAuthType.rawValue)")
-        } else {
-            parts.append("tls=off")
-        }
-        parts.append("basic_auth_users=\(basicAuthUsers.count)")
-        if !headers.isEmpty { parts.append("headers=\(headers.keys.sorted().joined(separator: ","))") }
-        return "WebConfig(" + parts.joined(separator: " ") + ")"
-    }
-
-    public var debugDescription: String { description }
-
-    /// Mirrors show the summary only, so that `dump()` never prints a hash.
-    public var customMirror: Mirror { Mirror(self, children: ["summary": description]) }
-}
-
-extension WebConfig {
-    /// Whether the text contains `$2a$`, `$2b$`, `$2x$` or `$2y$` followed by two digits and `$`:
-    /// the start of a bcrypt hash.
-    public static func looksLikeHash(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 7 else { return false }
-        for start in 0...(bytes.count - 7)
-        where bytes[start] == UInt8(ascii: "$") && bytes[start + 1] == UInt8(ascii: "2") && bytes[start + 3] == UInt8(ascii: "$")
-            && bytes[start + 6] == UInt8(ascii: "$")
-            && bytes[(start + 4)...(start + 5)].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
-        {
-            return true
-        }
-        return false
     }
 }
 
@@ -552,36 +330,5 @@ private struct ConfigParser {
 
     private func unsupported(_ path: String, _ why: String) -> WebConfigError {
         WebConfigError(keyPath: path, problem: "not supported by prefect-exporter: \(why)")
-    }
-}
-
-/// The format of bcrypt hashes: `$2y$`, `$2b$` or `$2a$`, a two-digit cost from 04 to 31, and
-/// 53 characters of bcrypt's base64 (22 of salt, 31 of hash): 60 characters in all.
-public enum BcryptHash {
-    /// The length of a bcrypt hash.
-    public static let length = 60
-    static let alphabet = Set("./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-
-    /// Why `hash` is not a usable bcrypt hash, or nil when it is. Never quotes the hash.
-    public static func problem(with hash: String) -> String? {
-        let bytes = Array(hash.utf8)
-        let expected = "not a bcrypt hash: expected $2y$, $2b$ or $2a$, a two-digit cost, '$' and 53 characters "
-            + "(60 in all, as `htpasswd -nbBC 10 user password` prints after the colon)"
-        guard bytes.count == length, bytes[0] == UInt8(ascii: "$"), bytes[1] == UInt8(ascii: "2"),
-            [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "y")].contains(bytes[2]), bytes[3] == UInt8(ascii: "$"),
-            bytes[6] == UInt8(ascii: "$")
-        else { return expected }
-        guard let cost = cost(of: bytes) else { return expected }
-        guard (4...31).contains(cost) else { return "bcrypt cost \(cost) is outside the allowed range 4 to 31" }
-        guard bytes[7...].allSatisfy({ alphabet.contains($0) }) else { return expected }
-        return nil
-    }
-
-    /// The cost of a well-formed hash.
-    static func cost(of bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 7 else { return nil }
-        let digits = bytes[4...5]
-        guard digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
-        return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
 }
