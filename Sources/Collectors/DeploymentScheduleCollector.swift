@@ -45,8 +45,8 @@ struct DeploymentScheduleCollector: Collector {
         var nextCheckedAt: Double?
         /// Its earliest SCHEDULED run's start, when it has one.
         var nextRun: Double?
-        /// Whether its last runs were looked up (once, after the exporter started).
-        var finishedLookedUp = false
+        /// The terminal state types whose last run was looked up (once, after the exporter started).
+        var finishedLookedUp: Set<StateType> = []
         /// When its last run in each terminal state finished.
         var lastFinished: [StateType: Double] = [:]
         /// A run of it finished or started since its next run was last looked up.
@@ -146,8 +146,9 @@ struct DeploymentScheduleCollector: Collector {
         for deployment in ordered where knowledge[deployment.id]?.nextCheckedAt == nil {
             guard add(.nextRun(deployment: deployment.id)) else { return lookups }
         }
-        for deployment in ordered where knowledge[deployment.id]?.finishedLookedUp != true {
-            for type in StateType.terminal {
+        for deployment in ordered {
+            let done = knowledge[deployment.id]?.finishedLookedUp ?? []
+            for type in StateType.terminal where !done.contains(type) {
                 guard add(.lastFinished(deployment: deployment.id, stateType: type)) else { return lookups }
             }
         }
@@ -180,8 +181,8 @@ struct DeploymentScheduleCollector: Collector {
         case .lastFinished(let deployment, let type):
             var entry = knowledge[deployment] ?? Knowledge()
             if let end = run?.endTime { entry.lastFinished[type] = max(entry.lastFinished[type] ?? end, end) }
-            // Looked up once all four answered (the four are planned together).
-            if type == StateType.terminal.last { entry.finishedLookedUp = true }
+            // Only an answered lookup counts: a failed one is planned again next poll.
+            entry.finishedLookedUp.insert(type)
             knowledge[deployment] = entry
         }
     }

@@ -178,8 +178,14 @@ public enum ExporterMain {
 
     /// Hands a page to the web server's store: the text format now, OpenMetrics on first request.
     public static func publish(_ page: MergedExposition, to store: MetricsPageStore) {
-        let openMetrics = page.openMetrics?.value
-        store.update(plain: page.text, gzip: page.textGzip, openMetrics: openMetrics?.plain ?? [], openMetricsGzip: openMetrics?.gzip)
+        guard let openMetrics = page.openMetrics else {
+            store.update(plain: page.text, gzip: page.textGzip)
+            return
+        }
+        store.update(plain: page.text, gzip: page.textGzip) { () -> (plain: [UInt8], gzip: [UInt8]?) in
+            let rendered = openMetrics.value
+            return (rendered.plain, rendered.gzip)
+        }
     }
 
     /// Suspends until SIGINT or SIGTERM arrives; returns the signal's name.

@@ -6,12 +6,39 @@ public typealias MetricsPage = (plain: ResponseBody, gzip: ResponseBody?)
 
 /// Holds the current metrics page so that scrapes only hand out bytes that were copied once, after a poll.
 ///
-/// The poller (through the CLI) calls ``update(plain:gzip:)`` or
-/// ``update(plain:gzip:openMetrics:openMetricsGzip:)`` after each poll; ``ExporterRoutes``
-/// reads ``current`` and ``currentOpenMetrics`` on each scrape.
+/// The exporter calls ``update(plain:gzip:openMetrics:)`` after each poll (OpenMetrics is then
+/// rendered only if a scrape asks for it); ``ExporterRoutes`` reads ``current`` and
+/// ``currentOpenMetrics`` on each scrape.
 public final class MetricsPageStore: Sendable {
     /// The text-format page and the OpenMetrics page, if any; ResponseBody is immutable.
-    private let pages: LockedValue<(text: MetricsPage, openMetrics: MetricsPage?)>
+    private let pages: LockedValue<(text: MetricsPage, openMetrics: LazyPage?)>
+
+    /// A page made on its first request: the bytes come from `make` (which renders at most once,
+    /// see `RenderedOnce`) and are copied once into response bodies, outside the store's lock.
+    private final class LazyPage: Sendable {
+        let make: @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)
+        let made = LockedValue<MetricsPage?>(nil)
+
+        init(_ make: @escaping @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)) {
+            self.make = make
+        }
+
+        init(_ page: MetricsPage) {
+            make = { ([], nil) }
+            made.withLock { $0 = page }
+        }
+
+        var page: MetricsPage {
+            if let page = made.withLock({ $0 }) { return page }
+            let bytes = make()
+            let page: MetricsPage = (ResponseBody(bytes.plain), bytes.gzip.map { ResponseBody($0) })
+            return made.withLock { made in
+                if let earlier = made { return earlier }
+                made = page
+                return page
+            }
+        }
+    }
 
     /// Creates a store holding an initial page (empty by default).
     public init(plain: [UInt8] = [], gzip: [UInt8]? = nil) {
@@ -27,8 +54,18 @@ public final class MetricsPageStore: Sendable {
     /// Replaces both pages at once, the text format and OpenMetrics, copying the bytes once.
     public func update(plain: [UInt8], gzip: [UInt8]?, openMetrics: [UInt8], openMetricsGzip: [UInt8]?) {
         let newPage: MetricsPage = (ResponseBody(plain), gzip.map { ResponseBody($0) })
-        let newOpenMetricsPage: MetricsPage = (ResponseBody(openMetrics), openMetricsGzip.map { ResponseBody($0) })
+        let newOpenMetricsPage = LazyPage((ResponseBody(openMetrics), openMetricsGzip.map { ResponseBody($0) }))
         pages.withLock { $0 = (newPage, newOpenMetricsPage) }
+    }
+
+    /// Replaces the text-format page, copying its bytes once, and offers an OpenMetrics page that
+    /// `openMetrics` makes when the first scrape asks for it (then kept until the next update).
+    public func update(
+        plain: [UInt8], gzip: [UInt8]?, openMetrics: @escaping @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)
+    ) {
+        let newPage: MetricsPage = (ResponseBody(plain), gzip.map { ResponseBody($0) })
+        let lazy = LazyPage(openMetrics)
+        pages.withLock { $0 = (newPage, lazy) }
     }
 
     /// The page to serve now.
@@ -36,8 +73,8 @@ public final class MetricsPageStore: Sendable {
         pages.withLock { $0.text }
     }
 
-    /// The OpenMetrics page to serve now, if one was stored.
+    /// The OpenMetrics page to serve now, if one was stored; made now if this is its first request.
     public var currentOpenMetrics: MetricsPage? {
-        pages.withLock { $0.openMetrics }
+        pages.withLock { $0.openMetrics }?.page
     }
 }

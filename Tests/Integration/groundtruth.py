@@ -23,15 +23,23 @@ from typing import Any, Iterable
 
 from harness import PrefectAPI, Scrape, _norm_le, parse_time
 
-# Families by collector (docs: /work/spec/issue10.md, "Collectors"). Histogram and counter
-# families are named by their sample names' stem; ``family_of`` maps samples to them.
+# Families by collector (docs: /work/spec/issue10.md and README "On a bad day", "Collectors").
+# Histogram and counter families are named by their sample names' stem; ``family_of`` maps
+# samples to them.
 COLLECTOR_FAMILIES: dict[str, tuple[str, ...]] = {
     "server_info": ("prefect_server_info",),
-    "work_pools": ("prefect_work_pool_info", "prefect_work_pool_status", "prefect_work_pool_concurrency_limit"),
+    "work_pools": ("prefect_work_pool_info", "prefect_work_pool_status", "prefect_work_pool_concurrency_limit",
+                   "prefect_work_pool_active_slots"),
     "workers": ("prefect_work_pool_workers", "prefect_work_pool_last_worker_heartbeat_timestamp_seconds"),
     "work_queues": ("prefect_work_queue_status", "prefect_work_queue_concurrency_limit", "prefect_work_queue_priority",
-                    "prefect_work_queue_last_polled_timestamp_seconds"),
-    "deployments": ("prefect_deployment_info", "prefect_deployment_status", "prefect_deployment_paused"),
+                    "prefect_work_queue_last_polled_timestamp_seconds", "prefect_work_queue_active_slots"),
+    "concurrency_limits": ("prefect_concurrency_limit", "prefect_concurrency_limit_active_slots",
+                           "prefect_concurrency_limit_active"),
+    "deployments": ("prefect_deployment_info", "prefect_deployment_status", "prefect_deployment_paused",
+                    "prefect_deployment_active_schedules", "prefect_deployment_schedule_interval_seconds"),
+    "deployment_schedules": ("prefect_deployment_has_scheduled_run",
+                             "prefect_deployment_next_scheduled_run_timestamp_seconds",
+                             "prefect_deployment_last_run_finished_timestamp_seconds"),
     "flow_runs_active": ("prefect_flow_runs", "prefect_flow_runs_late", "prefect_flow_run_lateness_seconds",
                          "prefect_flow_run_max_lateness_seconds", "prefect_flow_run_running_seconds",
                          "prefect_flow_run_max_running_seconds"),
@@ -78,7 +86,13 @@ def ts(s: str | None) -> float | None:
 
 @dataclass
 class World:
-    """A few work pools as Prefect holds them, read in one go."""
+    """A few work pools as Prefect holds them, read in one go.
+
+    Also, for the deployment_schedules and concurrency_limits families: the latest end time of
+    each deployment's runs in each terminal state (all history, ``last_finished``), and the V2
+    concurrency limits named in ``limit_names`` (limits are not tied to a pool; the shared
+    server holds other tests' limits).
+    """
 
     pools: list[str]
     version: str
@@ -91,10 +105,13 @@ class World:
     runs: list[dict]  # every non-terminal run, and the terminal ones that ended or started since ``since``
     since: float | None
     read_at: float = 0.0
+    # (deployment id, terminal state type) -> latest end_time of its runs in that state
+    last_finished: dict[tuple[str, str], float] = field(default_factory=dict)
+    concurrency_limits: list[dict] = field(default_factory=list)
 
     @classmethod
     def read(cls, api: PrefectAPI, pools: Iterable[str], since: float | None = None,
-             include_server: bool = True) -> "World":
+             include_server: bool = True, limit_names: Iterable[str] = ()) -> "World":
         pools = sorted(pools)
         t0 = time.time()
         in_pools = {"name": {"any_": pools}}
@@ -119,8 +136,20 @@ class World:
                     if r["id"] not in seen:
                         seen.add(r["id"])
                         runs.append(r)
+        last_finished: dict[tuple[str, str], float] = {}
+        dep_ids = sorted(d["id"] for d in deployments)
+        if dep_ids:
+            for r in _paged(api, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": dep_ids},
+                                                                      "state": {"type": {"any_": list(TERMINAL)}},
+                                                                      "end_time": {"is_null_": False}}}):
+                key = (r["deployment_id"], r["state_type"])
+                last_finished[key] = max(last_finished.get(key, float("-inf")), ts(r["end_time"]))
+        limit_names = set(limit_names)
+        limits = [c for c in _paged(api, "/v2/concurrency_limits/filter", {}) if c["name"] in limit_names] \
+            if limit_names else []
         return cls(pools=pools, version=version, api_version=api_version, work_pools=work_pools, workers=workers,
-                   queues=queues, deployments=deployments, flow_names=flow_names, runs=runs, since=since, read_at=t0)
+                   queues=queues, deployments=deployments, flow_names=flow_names, runs=runs, since=since, read_at=t0,
+                   last_finished=last_finished, concurrency_limits=limits)
 
     # -- derived -------------------------------------------------------------------------------
 
@@ -134,18 +163,43 @@ class World:
     def queue_key_by_id(self) -> dict[str, tuple[str, str]]:
         return {q["id"]: (q["work_pool_name"], q["name"]) for q in self.queues}
 
+    def next_runs(self) -> dict[str, float]:
+        """Deployment id -> next_scheduled_start_time of its earliest SCHEDULED run (deployments
+        with one only)."""
+        out: dict[str, float] = {}
+        for r in self.runs:
+            t = ts(r.get("next_scheduled_start_time"))
+            dep = r.get("deployment_id")
+            if r.get("state_type") == "SCHEDULED" and dep and t is not None:
+                out[dep] = min(out.get(dep, t), t)
+        return out
+
+    def limit_labels(self, limit: dict, deployment_label: str = "name") -> dict[str, str]:
+        """The ``kind`` and ``name`` labels of a V2 concurrency limit."""
+        name = limit["name"]
+        if name.startswith("tag:"):
+            return {"kind": "tag", "name": name[4:]}
+        if name.startswith("deployment:"):
+            dep = name[len("deployment:"):]
+            return {"kind": "deployment", "name": dep if deployment_label == "id" else self.deployment_names.get(dep, dep)}
+        return {"kind": "global", "name": name}
+
     def fingerprint(self) -> Any:
         """What must not change between two reads for a scrape taken between them to be judged:
         everything but the wall clock."""
         def strip(items: list[dict], keys: tuple[str, ...]) -> list:
             return sorted(tuple(str(i.get(k)) for k in keys) for i in items)
         return (
-            strip(self.work_pools, ("name", "type", "status", "is_paused", "concurrency_limit")),
+            strip(self.work_pools, ("name", "type", "status", "is_paused", "concurrency_limit", "active_slots")),
             sorted((p, strip(w, ("name", "status", "last_heartbeat_time"))) for p, w in self.workers.items()),
-            strip(self.queues, ("id", "name", "status", "is_paused", "concurrency_limit", "priority", "last_polled")),
-            strip(self.deployments, ("id", "name", "status", "paused", "work_queue_name", "work_pool_name")),
+            strip(self.queues, ("id", "name", "status", "is_paused", "concurrency_limit", "priority", "last_polled",
+                                "active_slots")),
+            strip(self.deployments, ("id", "name", "status", "paused", "work_queue_name", "work_pool_name",
+                                     "schedules")),
             strip(self.runs, ("id", "state_type", "state_name", "next_scheduled_start_time", "work_queue_id",
                               "start_time", "end_time", "total_run_time")),
+            sorted(self.last_finished.items()),
+            strip(self.concurrency_limits, ("id", "name", "limit", "active", "active_slots")),
         )
 
 
@@ -262,6 +316,8 @@ def expected_at(world: World, t: float, settings: Settings, families: set[str]) 
                 out[("prefect_work_pool_status", _labels(work_pool=pool, status=s))] = float(current == s)
         if "prefect_work_pool_concurrency_limit" in families and p.get("concurrency_limit") is not None:
             out[("prefect_work_pool_concurrency_limit", _labels(work_pool=pool))] = float(p["concurrency_limit"])
+        if "prefect_work_pool_active_slots" in families and p.get("active_slots") is not None:
+            out[("prefect_work_pool_active_slots", _labels(work_pool=pool))] = float(p["active_slots"])
         workers = world.workers.get(pool, [])
         if "prefect_work_pool_workers" in families:
             for s in ("ONLINE", "OFFLINE"):
@@ -283,6 +339,17 @@ def expected_at(world: World, t: float, settings: Settings, families: set[str]) 
             out[("prefect_work_queue_priority", _labels(**lbl))] = float(q["priority"])
         if "prefect_work_queue_last_polled_timestamp_seconds" in families and q.get("last_polled"):
             out[("prefect_work_queue_last_polled_timestamp_seconds", _labels(**lbl))] = ts(q["last_polled"])
+        if "prefect_work_queue_active_slots" in families and q.get("active_slots") is not None:
+            out[("prefect_work_queue_active_slots", _labels(**lbl))] = float(q["active_slots"])
+
+    for c in world.concurrency_limits:
+        lbl = world.limit_labels(c, settings.deployment_label)
+        if "prefect_concurrency_limit" in families:
+            out[("prefect_concurrency_limit", _labels(**lbl))] = float(c["limit"])
+        if "prefect_concurrency_limit_active_slots" in families:
+            out[("prefect_concurrency_limit_active_slots", _labels(**lbl))] = float(c["active_slots"])
+        if "prefect_concurrency_limit_active" in families:
+            out[("prefect_concurrency_limit_active", _labels(**lbl))] = float(bool(c["active"]))
 
     for d in world.deployments:
         name = names[d["id"]]
@@ -296,6 +363,28 @@ def expected_at(world: World, t: float, settings: Settings, families: set[str]) 
                     (d.get("status") or "NOT_READY") == s)
         if "prefect_deployment_paused" in families:
             out[("prefect_deployment_paused", _labels(deployment=name))] = float(bool(d.get("paused")))
+        active_schedules = [s for s in d.get("schedules") or [] if s.get("active")]
+        if "prefect_deployment_active_schedules" in families:
+            out[("prefect_deployment_active_schedules", _labels(deployment=name))] = float(len(active_schedules))
+        intervals = [float(s["schedule"]["interval"]) for s in active_schedules if "interval" in (s.get("schedule") or {})]
+        if "prefect_deployment_schedule_interval_seconds" in families and intervals:
+            out[("prefect_deployment_schedule_interval_seconds", _labels(deployment=name))] = min(intervals)
+
+    # -- schedule health per deployment (its lookups were all answered) ---------------------------
+    if families & set(COLLECTOR_FAMILIES["deployment_schedules"]):
+        next_runs = world.next_runs()
+        for d in world.deployments:
+            name = names[d["id"]]
+            if "prefect_deployment_has_scheduled_run" in families:
+                out[("prefect_deployment_has_scheduled_run", _labels(deployment=name))] = float(d["id"] in next_runs)
+            if "prefect_deployment_next_scheduled_run_timestamp_seconds" in families and d["id"] in next_runs:
+                out[("prefect_deployment_next_scheduled_run_timestamp_seconds", _labels(deployment=name))] = \
+                    next_runs[d["id"]]
+            if "prefect_deployment_last_run_finished_timestamp_seconds" in families:
+                for typ in TERMINAL:
+                    if (d["id"], typ) in world.last_finished:
+                        out[("prefect_deployment_last_run_finished_timestamp_seconds",
+                             _labels(deployment=name, state_type=typ))] = world.last_finished[(d["id"], typ)]
 
     # -- flow runs now -----------------------------------------------------------------------------
     active = families & set(COLLECTOR_FAMILIES["flow_runs_active"])
@@ -436,6 +525,9 @@ def in_scope(world: World, sample: str, labels: frozenset, deployment_ids: bool 
     d = dict(labels)
     if family_of(sample) == "prefect_server_info":
         return True
+    if family_of(sample) in COLLECTOR_FAMILIES["concurrency_limits"]:
+        return any(world.limit_labels(c, "id") == d or world.limit_labels(c, "name") == d
+                   for c in world.concurrency_limits)
     if "work_pool" in d:
         return d["work_pool"] in world.pools
     if "deployment" in d:

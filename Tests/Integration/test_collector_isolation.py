@@ -15,11 +15,14 @@ lack, 500 or 503 without Retry-After for the others), then with a black hole. Th
 - the failure is logged once (naming the endpoint; a 403 says permission, not PREFECT_API_KEY),
   and the recovery once; after the fault everything is exact again.
 
-The flow-run collectors share ``/flow_runs/filter`` and ``/flow_runs/count``; the proxy tells
-them apart by the request body (see ``TARGETS``).
+The flow-run collectors and the deployment_schedules lookups share ``/flow_runs/filter`` and
+``/flow_runs/count``; the proxy tells them apart by the request body (see ``TARGETS``). The
+deployment_schedules collector asks Prefect only when it has a lookup to make, so its faults are
+provoked by starting a run of a deployment (``PROVOKE``).
 
-Also: with ``/deployments/filter`` failing from the start, runs are labelled with their
-deployment's id and counted exactly.
+Also: with ``/deployments/filter`` failing from the start, runs and deployment concurrency
+limits are labelled with their deployment's id and counted exactly, and deployment_schedules
+(which needs the deployment list) fails with it.
 """
 
 from __future__ import annotations
@@ -55,28 +58,35 @@ EXPORTER_ARGS = [
 
 # How to fail exactly one collector: a path regex (searched in the request target) and, for the
 # flow-run collectors, a regex searched in the request body (/work/spec/issue10.md, Collectors).
-FINISHED_BODY = r'"(?:end_time|start_time)"'
+# deployment_schedules: one-run lookups (limit 1) of one deployment's runs.
+LOOKUP_BODY = r'^(?=.*"deployment_id")(?=.*"limit":\s*1\s*[,}])'
+NOT_LOOKUP = r'(?!.*"limit":\s*1\s*[,}])'
+FINISHED_BODY = rf'^{NOT_LOOKUP}.*"(?:end_time|start_time)"'
 # In flight (state types PENDING...) or due (next_scheduled_start_time.before_), not a history window.
-ACTIVE_BODY = r'^(?!.*"(?:end_time|start_time)").*(?:"PENDING"|"before_")'
+ACTIVE_BODY = rf'^{NOT_LOOKUP}(?!.*"(?:end_time|start_time)").*(?:"PENDING"|"before_")'
 # Counts of SCHEDULED runs starting after now: after_ and no before_.
-UPCOMING_BODY = r'^(?!.*"(?:end_time|start_time|before_)").*"after_"'
+UPCOMING_BODY = rf'^{NOT_LOOKUP}(?!.*"(?:end_time|start_time|before_)").*"after_"'
 TARGETS: dict[str, dict] = {
     "server_info": {"paths": r"^/api/(?:admin/)?version"},
     "work_pools": {"paths": r"^/api/work_pools/filter"},
     "workers": {"paths": r"^/api/work_pools/[^/?]+/workers/filter"},
     "work_queues": {"paths": r"^/api/work_queues/filter"},
+    "concurrency_limits": {"paths": r"^/api/v2/concurrency_limits/filter"},
     "deployments": {"paths": r"^/api/(?:deployments|flows)/filter"},
+    "deployment_schedules": {"paths": r"^/api/flow_runs/filter", "request_body": LOOKUP_BODY},
     "flow_runs_active": {"paths": r"^/api/flow_runs/(?:filter|count)", "request_body": ACTIVE_BODY},
     "flow_runs_upcoming": {"paths": r"^/api/flow_runs/count", "request_body": UPCOMING_BODY},
     "flow_runs_finished": {"paths": r"^/api/flow_runs/filter", "request_body": FINISHED_BODY},
 }
 # 403 where a role may lack a permission; 500 and 503 (no Retry-After: a 503 with one skips polls).
-STATUS = {"server_info": 500, "work_pools": 503, "workers": 403, "work_queues": 500, "deployments": 403,
-          "flow_runs_active": 500, "flow_runs_upcoming": 503, "flow_runs_finished": 500}
+STATUS = {"server_info": 500, "work_pools": 503, "workers": 403, "work_queues": 500, "concurrency_limits": 403,
+          "deployments": 403, "deployment_schedules": 503, "flow_runs_active": 500, "flow_runs_upcoming": 503,
+          "flow_runs_finished": 500}
 # What the failure message must name: the endpoint (route template or path).
 ENDPOINT_IN_MESSAGE = {
     "server_info": r"/(admin/)?version", "work_pools": r"/work_pools/filter", "workers": r"/workers/filter",
-    "work_queues": r"/work_queues/filter", "deployments": r"/(deployments|flows)/filter",
+    "work_queues": r"/work_queues/filter", "concurrency_limits": r"/v2/concurrency_limits/filter",
+    "deployments": r"/(deployments|flows)/filter", "deployment_schedules": r"/flow_runs/filter",
     "flow_runs_active": r"/flow_runs/(filter|count)", "flow_runs_upcoming": r"/flow_runs/count",
     "flow_runs_finished": r"/flow_runs/filter",
 }
@@ -97,13 +107,15 @@ class Inventory:
     d2: dict
     d3: dict
     qa2_id: str
+    global_limit_id: str
+    limit_names: tuple[str, ...]
 
     @property
     def pools(self) -> list[str]:
         return [self.pool_a, self.pool_b]
 
     def world(self, since: float | None) -> World:
-        return World.read(self.api, self.pools, since)
+        return World.read(self.api, self.pools, since, limit_names=self.limit_names)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +151,16 @@ def inventory(prefect) -> Inventory:
     # Finished before any exporter of this module starts: history, never counted.
     prefect.run_in_state(d1, "COMPLETED")
     prefect.run_in_state(d3, "FAILED")
-    return Inventory(api=prefect, pool_a=a, pool_b=b, d1=d1, d2=d2, d3=d3, qa2_id=qa2["id"])
+    # Concurrency limits: a global one with a slot taken, a tag limit switched off, and d2's
+    # deployment limit (Prefect names it deployment:<id>).
+    glimit = prefect.post("/v2/concurrency_limits/", {"name": f"cl-{a}", "limit": 4, "active": True})
+    prefect.post("/v2/concurrency_limits/increment", {"names": [glimit["name"]], "slots": 1, "mode": "concurrency"})
+    prefect.post("/v2/concurrency_limits/", {"name": f"tag:{a}", "limit": 3, "active": False})
+    prefect.patch(f"/deployments/{d2['id']}", {"concurrency_limit": 2})
+    names = (glimit["name"], f"tag:{a}", f"deployment:{d2['id']}")
+    assert {c["name"] for c in prefect.post("/v2/concurrency_limits/filter", {"limit": 200})} >= set(names)
+    return Inventory(api=prefect, pool_a=a, pool_b=b, d1=d1, d2=d2, d3=d3, qa2_id=qa2["id"],
+                     global_limit_id=glimit["id"], limit_names=names)
 
 
 def mutate(inv: Inventory) -> None:
@@ -149,11 +170,23 @@ def mutate(inv: Inventory) -> None:
     api.heartbeat(inv.pool_a, f"worker-m{k}", heartbeat_interval_seconds=3600)            # workers
     api.patch(f"/work_pools/{inv.pool_b}", {"concurrency_limit": 10 + k})                  # work_pools
     api.patch(f"/work_queues/{inv.qa2_id}", {"concurrency_limit": 20 + k})                 # work_queues
+    api.patch(f"/v2/concurrency_limits/{inv.global_limit_id}", {"limit": 30 + k})         # concurrency_limits
     paused = api.get_deployment(inv.d2["id"])["paused"]                                     # deployments
     api.post(f"/deployments/{inv.d2['id']}/{'resume' if paused else 'pause'}_deployment")
     api.run_in_state(inv.d1, "RUNNING")                                                     # flow_runs_active
     api.create_run(inv.d2, utcnow() + dt.timedelta(hours=3, minutes=k))                     # flow_runs_upcoming
-    api.run_in_state(inv.d3, "COMPLETED")                                                   # flow_runs_finished
+    api.run_in_state(inv.d3, "COMPLETED")                              # flow_runs_finished, deployment_schedules
+
+
+# Families fed in part by another collector's data of the same poll: deployment_schedules learns
+# the runs that finished from flow_runs_finished (README, "Schedules and concurrency"), so while
+# that one fails, prefect_deployment_last_run_finished_timestamp_seconds does not follow runs that
+# finish (deployment_schedules still reports success). They must be exact again after the fault.
+DEPENDENT = {"flow_runs_finished": {"prefect_deployment_last_run_finished_timestamp_seconds"}}
+
+# deployment_schedules sends requests only when a lookup is due: a run that starts makes its
+# deployment's next run worth looking up again.
+PROVOKE = {"deployment_schedules": lambda inv: inv.api.run_in_state(inv.d1, "RUNNING")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,16 +202,18 @@ def last_success(s: Scrape, collector: str) -> float | None:
                           frozenset({("collector", collector)})))
 
 
-def health_problem(s: Scrape, failing: str | None) -> str | None:
-    """None when prefect_up is 1 and exactly ``failing`` (or no collector) has success 0."""
+def health_problem(s: Scrape, failing: str | set[str] | None) -> str | None:
+    """None when prefect_up is 1 and exactly ``failing`` (a collector or a set; None: no
+    collector) has success 0."""
+    failing_set = {failing} if isinstance(failing, str) else set(failing or ())
     flags = {c: success(s, c) for c in COLLECTORS}
-    want = {c: (0.0 if c == failing else 1.0) for c in COLLECTORS}
+    want = {c: (0.0 if c in failing_set else 1.0) for c in COLLECTORS}
     if flags != want or s.value("prefect_up", default=-1) != 1:
         return f"prefect_up={s.value('prefect_up', default=None)}, collector_success={flags}, want {want}"
     return None
 
 
-def wait_exact(exp: Exporter, inv: Inventory, since: float, families, *, failing: str | None,
+def wait_exact(exp: Exporter, inv: Inventory, since: float, families, *, failing: str | set[str] | None,
                after: float | None = None, timeout: float = 30.0, settings: Settings | None = None,
                check=None, observe=None) -> tuple[Scrape, World]:
     """Waits for a scrape whose poll started after ``after`` (default: now) in which the health
@@ -245,7 +280,7 @@ def polls(s: Scrape) -> float:
 def run_fault_phase(exp: Exporter, inv: Inventory, fault_proxy: FaultProxy, since: float, collector: str,
                     kind: str, check_staleness: bool, recoveries_before: int) -> None:
     mine = set(COLLECTOR_FAMILIES[collector])
-    others = set(ALL_FAMILIES) - mine
+    others = set(ALL_FAMILIES) - mine - DEPENDENT.get(collector, set())
     log_offset = log_size(exp)
     pre = exp.scrape()
     assert health_problem(pre, None) is None, health_problem(pre, None)
@@ -253,6 +288,8 @@ def run_fault_phase(exp: Exporter, inv: Inventory, fault_proxy: FaultProxy, sinc
     t_fault = time.time()
     options = {"status": STATUS[collector]} if kind == "status" else {}
     fault_proxy.set(kind, **TARGETS[collector], **options)
+    if collector in PROVOKE:
+        PROVOKE[collector](inv)
 
     # 1. The first poll that fails this collector: the scrape before it holds its last good values.
     last_good: list[Scrape] = [pre]
@@ -396,9 +433,9 @@ def test_deployments_never_read_label_runs_with_deployment_id(inventory: Invento
     since = exp.started_at
     run_families = (set(COLLECTOR_FAMILIES["flow_runs_active"]) | set(COLLECTOR_FAMILIES["flow_runs_upcoming"])
                     | set(COLLECTOR_FAMILIES["flow_runs_finished"]))
-    others = set(ALL_FAMILIES) - set(COLLECTOR_FAMILIES["deployments"])
+    others = set(ALL_FAMILIES) - set(COLLECTOR_FAMILIES["deployments"]) - set(COLLECTOR_FAMILIES["deployment_schedules"])
     by_id = Settings(deployment_label="id")
-    s, world = wait_exact(exp, inventory, since, others, failing="deployments", settings=by_id,
+    s, world = wait_exact(exp, inventory, since, others, failing={"deployments", "deployment_schedules"}, settings=by_id,
                           after=since, check=lambda x: None if not x.series("prefect_deployment_info")
                           else "prefect_deployment_info is served although the deployments were never read")
     # Every run of a deployment carries the deployment's id, none is dropped.
@@ -413,6 +450,11 @@ def test_deployments_never_read_label_runs_with_deployment_id(inventory: Invento
                           r["work_queue_name"] == "qa1") >= 1
     assert s.value("prefect_flow_runs_late", work_pool=inventory.pool_b, work_queue="default",
                    deployment=inventory.d3["id"]) >= 1
+    # d2's concurrency limit is labelled with d2's id; deployment_schedules, which needs the
+    # deployment list, serves nothing.
+    limit = ("prefect_concurrency_limit", frozenset({("kind", "deployment"), ("name", inventory.d2["id"])}))
+    assert s.samples.get(limit) == 2, s.series("prefect_concurrency_limit", kind="deployment")
+    assert not s.series("prefect_deployment_has_scheduled_run"), s.series("prefect_deployment_has_scheduled_run")
 
     # Once the deployments are read, runs carry flow/deployment again.
     fault_proxy.clear()

@@ -60,7 +60,12 @@ struct ScheduleAndConcurrencyTests {
         }
         // Ten next runs and forty last runs, eight a poll.
         #expect(polls == 7)
-        #expect(knowledge.values.allSatisfy { $0.nextCheckedAt == 1000 && $0.finishedLookedUp })
+        #expect(knowledge.values.allSatisfy { $0.nextCheckedAt == 1000 && $0.finishedLookedUp.count == 4 })
+        // A lookup that failed (never recorded) is planned again.
+        knowledge["d4"]?.finishedLookedUp.remove(.crashed)
+        #expect(DeploymentScheduleCollector.plan(deployments, knowledge: knowledge, now: 1000, budget: 8, refreshAfter: 300)
+            == [.lastFinished(deployment: "d4", stateType: .crashed)])
+        knowledge["d4"]?.finishedLookedUp.insert(.crashed)
         // Once a next run's time has passed, or the refresh period is over, it is looked up again.
         knowledge["d3"]?.nextRun = 1010
         #expect(DeploymentScheduleCollector.plan(deployments, knowledge: knowledge, now: 1020, budget: 8, refreshAfter: 300)

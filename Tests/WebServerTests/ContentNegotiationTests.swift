@@ -1,3 +1,4 @@
+import Locking
 import Testing
 import WebServer
 
@@ -118,5 +119,26 @@ struct OpenMetricsRoutesTests {
         store.update(plain: [3], gzip: nil)
         #expect(store.currentOpenMetrics == nil)
         #expect(store.current.plain.bytes == [3])
+    }
+
+    /// OpenMetrics offered lazily is made on the first request only, once per update.
+    @Test func aLazyOpenMetricsPageIsMadeOnItsFirstRequestOnly() {
+        let store = MetricsPageStore()
+        let made = LockedValue(0)
+        store.update(plain: [1], gzip: nil) {
+            made.withLock { $0 += 1 }
+            return ([2], [3])
+        }
+        #expect(made.withLock { $0 } == 0)
+        #expect(store.current.plain.bytes == [1])
+        #expect(store.currentOpenMetrics?.plain.bytes == [2])
+        #expect(store.currentOpenMetrics?.gzip?.bytes == [3])
+        #expect(made.withLock { $0 } == 1)
+        store.update(plain: [4], gzip: nil) {
+            made.withLock { $0 += 1 }
+            return ([5], nil)
+        }
+        #expect(store.currentOpenMetrics?.plain.bytes == [5])
+        #expect(made.withLock { $0 } == 2)
     }
 }
