@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "Rendering",
             dependencies: [
-                "Exposition", "Collectors", "Poller", "Locking",
+                "Exposition", "Collectors", "Poller", "PrefectAPI", "Locking",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift
@@ -171,7 +171,7 @@ let package = Package(
             name: "PollerTests", dependencies: ["Poller", "Collectors", "Rendering", "Locking", "PrefectAPI", "Exposition", "Aggregation"],
             swiftSettings: strictSwift),
         .testTarget(name: "WebConfigTests", dependencies: ["WebConfig"], swiftSettings: strictSwift),
-        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "WebConfig"], swiftSettings: strictSwift),
+        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "WebConfig", "Locking"], swiftSettings: strictSwift),
         .testTarget(name: "ExporterCLITests", dependencies: ["ExporterCLI"], swiftSettings: strictSwift),
     ]
 )

@@ -1,6 +1,7 @@
 import Collectors
 public import Exposition
 import Poller
+import PrefectAPI
 
 /// Every metric family the exporter can serve, each declared once in Swift: by the collector that
 /// feeds it, by the poller (health) or by the page (build info, dropped series, `process_*`).
@@ -35,10 +36,13 @@ public enum MetricCatalogue {
     public static func json() -> String {
         let lines = entries.map { entry in
             let family = entry.descriptor
-            let labels = family.labels.map(quoted).joined(separator: ", ")
-            return "    {\"name\": \(quoted(family.name)), \"type\": \(quoted(family.type.rawValue)), "
-                + "\"labels\": [\(labels)], \"source\": \(quoted(entry.source)), \"per_target\": \(entry.perTarget), "
-                + "\"accumulates\": \(family.accumulates), \"help\": \(quoted(family.help))}"
+            let object: JSONValue = .object([
+                (key: "name", value: .string(family.name)), (key: "type", value: .string(family.type.rawValue)),
+                (key: "labels", value: .array(family.labels.map(JSONValue.string))), (key: "source", value: .string(entry.source)),
+                (key: "per_target", value: .bool(entry.perTarget)), (key: "accumulates", value: .bool(family.accumulates)),
+                (key: "help", value: .string(family.help)),
+            ])
+            return "    " + object.serialized
         }
         return "{\"families\": [\n" + lines.joined(separator: ",\n") + "\n]}\n"
     }
@@ -50,26 +54,5 @@ public enum MetricCatalogue {
             let labels = family.labels.isEmpty ? "-" : family.labels.joined(separator: ",")
             return "\(family.name)\t\(family.type.rawValue)\t\(labels)\t\(entry.source)\t\(family.help)"
         }.joined(separator: "\n") + "\n"
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ string: String) -> String {
-        var output = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\t": output += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return output + "\""
     }
 }
