@@ -48,10 +48,6 @@ public struct PollData: Sendable {
     public var startedRuns: [FlowRun]
     /// The counters and histograms of runs finished and started since the exporter started.
     public var history: RunHistory?
-    /// Every concurrency limit (V2).
-    public var concurrencyLimits: [ConcurrencyLimit] = []
-    /// What is known of each deployment's schedule health, by deployment id.
-    public var deploymentSchedules: [String: DeploymentScheduleState] = [:]
 
     public init(
         serverVersion: String? = nil, apiVersion: String? = nil, workPools: [WorkPool] = [],
@@ -86,22 +82,6 @@ public struct PollData: Sendable {
 
     static func fullName(_ deployment: Deployment, flowNames: [String: String]) -> String {
         "\(flowNames[deployment.flowID] ?? deployment.flowID)/\(deployment.name)"
-    }
-}
-
-/// What is known of one deployment's runs: its next SCHEDULED run and its last finished runs.
-public struct DeploymentScheduleState: Sendable, Equatable {
-    /// Whether its next run has been looked up.
-    public var nextRunKnown: Bool
-    /// When its earliest SCHEDULED run is due; nil when it has none (or it is not known).
-    public var nextRun: Double?
-    /// When its last run in each terminal state type finished.
-    public var lastFinished: [StateType: Double]
-
-    public init(nextRunKnown: Bool, nextRun: Double?, lastFinished: [StateType: Double]) {
-        self.nextRunKnown = nextRunKnown
-        self.nextRun = nextRun
-        self.lastFinished = lastFinished
     }
 }
 

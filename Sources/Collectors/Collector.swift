@@ -38,7 +38,9 @@ public protocol Collector: Sendable {
     func asksPrefect(_ context: CollectionContext) -> Bool
 
     /// Adds this collector's last good output to the data that every collector's series are built
-    /// from, restricted to the selected work pools.
+    /// from, restricted to the selected work pools: for outputs other collectors' series need
+    /// (pools, queues, deployments). Does nothing by default; a collector's own series can read
+    /// its output from ``SampleInput/outputs``.
     static func contribute(_ output: Output, to data: inout PollData, selection: WorkPoolSelection)
 
     /// Builds the series of ``families`` from a poll's data.
@@ -47,20 +49,25 @@ public protocol Collector: Sendable {
 
 extension Collector {
     public func asksPrefect(_ context: CollectionContext) -> Bool { true }
+    public static func contribute(_ output: Output, to data: inout PollData, selection: WorkPoolSelection) {}
 }
 
 /// What the series of every collector are built from: the last good output of each collector,
 /// and the poll's settings and time.
 public struct SampleInput: Sendable {
+    /// The outputs that several collectors' series need, restricted to the selected work pools.
     public var data: PollData
+    /// Each collector's last good output.
+    public var outputs: CollectorOutputs
     public var settings: AggregationSettings
     /// When the poll's queries were made, seconds since the epoch.
     public var now: Double
     /// The label sets zero-filled in the run families.
     public let known: KnownSeries
 
-    public init(data: PollData, settings: AggregationSettings, now: Double) {
+    public init(data: PollData, outputs: CollectorOutputs = CollectorOutputs(), settings: AggregationSettings, now: Double) {
         self.data = data
+        self.outputs = outputs
         self.settings = settings
         self.now = now
         self.known = KnownSeries(data: data, settings: settings)

@@ -30,13 +30,9 @@ struct ConcurrencyLimitCollector: Collector {
         }
     }
 
-    static func contribute(_ output: [ConcurrencyLimit], to data: inout PollData, selection: WorkPoolSelection) {
-        data.concurrencyLimits = output
-    }
-
     static func samples(_ input: SampleInput) -> [MetricFamily] {
         let names = input.data.deploymentNames
-        let labelled = input.data.concurrencyLimits
+        let labelled = (input.outputs.last(Self.self) ?? [])
             .map { (labels: labels(of: $0, deploymentNames: names), limit: $0) }
             .sorted { ($0.labels[0].value, $0.labels[1].value) < ($1.labels[0].value, $1.labels[1].value) }
         return [

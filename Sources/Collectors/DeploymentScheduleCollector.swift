@@ -203,23 +203,17 @@ struct DeploymentScheduleCollector: Collector {
         }
     }
 
-    static func contribute(_ output: Output, to data: inout PollData, selection: WorkPoolSelection) {
-        data.deploymentSchedules = output.mapValues {
-            DeploymentScheduleState(
-                nextRunKnown: $0.nextCheckedAt != nil, nextRun: $0.nextRun, lastFinished: $0.lastFinished)
-        }
-    }
-
     static func samples(_ input: SampleInput) -> [MetricFamily] {
         let names = input.data.deploymentNames
         let deployments = input.data.deployments.map { (name: names[$0.id] ?? $0.name, id: $0.id) }.sorted { $0.name < $1.name }
         var has = hasScheduledRun.family()
         var next = nextRun.family()
         var finished = lastFinished.family()
+        let knowledge = input.outputs.last(Self.self) ?? [:]
         for deployment in deployments {
-            guard let entry = input.data.deploymentSchedules[deployment.id] else { continue }
+            guard let entry = knowledge[deployment.id] else { continue }
             let label = Label("deployment", deployment.name)
-            if entry.nextRunKnown {
+            if entry.nextCheckedAt != nil {
                 has.metrics.append(Metric(labels: [label], value: entry.nextRun == nil ? 0 : 1))
             }
             if let time = entry.nextRun { next.metrics.append(Metric(labels: [label], value: time)) }

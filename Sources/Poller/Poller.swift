@@ -158,8 +158,8 @@ public actor Poller {
 
         let finishedAt = clock()
         let input = SampleInput(
-            data: PollCycle.pollData(outputs, collectors: collectors, selection: selection), settings: configuration.aggregation,
-            now: now)
+            data: PollCycle.pollData(outputs, collectors: collectors, selection: selection), outputs: outputs,
+            settings: configuration.aggregation, now: now)
         for (collector, outcome) in zip(collectors, result.outcomes) where outcome.success {
             collectorLastSuccess[outcome.name] = finishedAt
             collectorFamilies[collector.name] = (collector.samples(input), finishedAt)
