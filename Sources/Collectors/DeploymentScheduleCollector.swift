@@ -17,7 +17,8 @@ import Locking
 /// - the runs that finish while the exporter runs keep the last-finished times up to date at no
 ///   cost (the finished-runs collector lists them anyway);
 /// - a deployment's next run is looked up again once its time has passed, once one of its runs
-///   finished, and otherwise in turn, the least recently checked first.
+///   finished, and otherwise in turn, the least recently checked first: every ``refreshAfter``
+///   seconds, or every minute for a deployment with an active schedule and no SCHEDULED run.
 struct DeploymentScheduleCollector: Collector {
     static let name = "deployment_schedules"
     static let stage = CollectorStage.runs
@@ -159,9 +160,14 @@ struct DeploymentScheduleCollector: Collector {
                 guard add(.nextRun(deployment: deployment.id)) else { return lookups }
             }
         }
+        // A scheduled deployment without a SCHEDULED run is checked again sooner: Prefect's scheduler
+        // may have made its runs just after the last lookup (a deployment created moments before).
         let stale = ordered
-            .compactMap { deployment in knowledge[deployment.id]?.nextCheckedAt.map { (deployment.id, $0) } }
-            .filter { now - $0.1 >= refreshAfter }
+            .compactMap { deployment -> (String, Double)? in
+                guard let entry = knowledge[deployment.id], let checked = entry.nextCheckedAt else { return nil }
+                let waiting = entry.nextRun == nil && deployment.schedules.contains(where: \.active)
+                return now - checked >= (waiting ? min(60, refreshAfter) : refreshAfter) ? (deployment.id, checked) : nil
+            }
             .sorted { $0.1 < $1.1 }
         for (id, _) in stale {
             guard add(.nextRun(deployment: id)) else { return lookups }

@@ -2,14 +2,17 @@
 
 Every value is compared with what Prefect itself answers (its REST API), not just checked for presence:
 
-- a deployment with interval schedules: ``prefect_deployment_next_scheduled_run_timestamp_seconds``
-  is its earliest SCHEDULED run's ``next_scheduled_start_time``, ``has_scheduled_run`` 1,
-  ``active_schedules`` counts only active schedules and ``schedule_interval_seconds`` is the
-  shortest active interval (an inactive shorter one and a cron schedule do not count); a
-  deployment without schedules or runs has ``has_scheduled_run 0`` and no next-run series.
-  Switching its schedules off makes ``active_schedules`` 0 at once; deleting its runs makes
-  ``has_scheduled_run`` 0 once the next run's time has passed (the exporter looks a deployment's
-  next run up again then, not on every poll);
+- a deployment with interval schedules, on a dedicated Prefect server whose scheduler service
+  loops every second: once Prefect's scheduler has created its SCHEDULED runs,
+  ``prefect_deployment_next_scheduled_run_timestamp_seconds`` is the earliest one's
+  ``next_scheduled_start_time``, ``has_scheduled_run`` 1, ``active_schedules`` counts only active
+  schedules and ``schedule_interval_seconds`` is the shortest active interval (an inactive
+  shorter one and a cron schedule do not count); a deployment without schedules or runs has
+  ``has_scheduled_run 0`` and no next-run series. Switching its schedules off makes
+  ``active_schedules`` 0 at once; with its runs gone (Prefect deletes the future auto-scheduled
+  ones when a schedule changes, the test deletes the rest) ``has_scheduled_run`` is 0 once the
+  next run's time has passed (the exporter looks a deployment's next run up again then, not on
+  every poll);
 - V2 concurrency limits (global, tag ``tag:x``, deployment ``deployment:<id>``, and one of an
   unknown deployment) are served exactly as ``/v2/concurrency_limits/filter`` reports them,
   follow slots taken and released, and are labelled by kind and name;
@@ -22,11 +25,12 @@ Every value is compared with what Prefect itself answers (its REST API), not jus
   parser, and the exemplars name the runs Prefect holds, with their values and timestamps;
   without the flag there is none.
 
-Prefect's scheduler service is not used: with the SQLAlchemy that Prefect 3.8.8 resolves to here
-(2.1), its bulk insert of scheduled runs fails (``InvalidRequestError: Can't evaluate bulk DML
-statement``) and it never creates a run. The tests create the runs an interval schedule gives
-(its next three occurrences), which is what the exporter reads either way: SCHEDULED runs of the
-deployment.
+The shared server runs without Prefect's scheduler service (harness.DEFAULT_SERVER_ENV), so that
+nothing there creates runs behind the tests' backs. The schedule test has a server of its own
+(``scheduling_server``, module-scoped, 10-20 s to start) with the scheduler switched on and
+looping every second (``PREFECT_SERVER_SERVICES_SCHEDULER_*``), and making exactly three runs per
+active schedule (min and max runs 3), so that the runs the exporter reads are the ones Prefect's
+scheduler made.
 
 Every exporter here is limited to this module's work pools (``--prefect.work-pool-include``), so
 that the deployments other modules left on the shared server do not queue ahead of these in the
@@ -43,7 +47,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from faultproxy import FaultProxy, fault_proxy  # noqa: F401 - fault_proxy is a fixture
-from harness import Exporter, PrefectAPI, Scrape, iso, parse_time, utcnow, wait_for
+from harness import Exporter, PrefectAPI, PrefectServer, Scrape, iso, parse_time, start_prefect_server, utcnow, wait_for
 
 PREFIX = f"sc{uuid.uuid4().hex[:6]}"
 ARGS = ["--prefect.poll-interval", "1s", "--prefect.work-pool-include", f"{PREFIX}-.*"]
@@ -57,10 +61,37 @@ LAST_FINISHED = "prefect_deployment_last_run_finished_timestamp_seconds"
 LIMIT_FAMILIES = ("prefect_concurrency_limit", "prefect_concurrency_limit_active_slots",
                   "prefect_concurrency_limit_active")
 
+# Prefect's scheduler, quick: both of its loops (every deployment with an active schedule short of
+# runs, and the deployments changed lately) run every second, and every active schedule gets
+# exactly its next three occurrences (at least and at most three runs).
+SCHEDULER_ENV = {
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "true",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "3",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+}
+RUNS_PER_SCHEDULE = 3
+
 
 def ts(s: str | None) -> float | None:
     t = parse_time(s)
     return t.timestamp() if t is not None else None
+
+
+@pytest.fixture(scope="module")
+def scheduling_server(tmp_path_factory):
+    """A Prefect server of this module's own whose scheduler service runs (SCHEDULER_ENV)."""
+    server = start_prefect_server(tmp_path_factory.mktemp("prefect-scheduler"), env=SCHEDULER_ENV)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def scheduling(scheduling_server: PrefectServer):
+    api = scheduling_server.client()
+    yield api
+    api.close()
 
 
 @pytest.fixture
@@ -100,29 +131,54 @@ def close(a: float | None, b: float | None, tol: float = 1e-3) -> bool:
 # schedules
 
 
-def test_next_scheduled_run_and_schedules_of_a_deployment(prefect, start_exporter, name):
+def test_next_scheduled_run_and_schedules_of_a_deployment(scheduling, scheduling_server, start_exporter, name):
+    api = scheduling
     pool = name("pool")
-    prefect.create_pool(pool)
-    flow = prefect.create_flow(name("flow"))
-    idle = prefect.create_deployment(flow, "idle", pool)  # no schedule, no run
-    exp = start_exporter(ARGS)
-    # Created after the exporter started: it looks new deployments up too. The first occurrence
-    # is soon, so that once its runs are deleted the exporter looks it up again within the test.
+    api.create_pool(pool)
+    flow = api.create_flow(name("flow"))
+    # The first occurrence is soon, so that once the runs are gone the exporter looks the
+    # deployment up again within the test. The cron schedule fires half a day away, never first.
     first = utcnow() + dt.timedelta(seconds=20)
+    cron_hour = (first.hour + 12) % 24
     schedules = [
         {"schedule": {"interval": 3600, "anchor_date": iso(first - dt.timedelta(hours=5))}, "active": True},
         {"schedule": {"interval": 7200, "anchor_date": iso(first)}, "active": True},
         {"schedule": {"interval": 60, "anchor_date": iso(first)}, "active": False},  # shorter, but off
-        {"schedule": {"cron": "0 3 * * *", "timezone": "UTC"}, "active": True},       # no interval
+        {"schedule": {"cron": f"0 {cron_hour} * * *", "timezone": "UTC"}, "active": True},  # no interval
     ]
-    dep = deployment_with_schedules(prefect, flow, "hourly", pool, schedules)
-    # What the scheduler makes of the hourly schedule: its next three occurrences.
-    runs = [prefect.create_run(dep, first + dt.timedelta(hours=k)) for k in (2, 0, 1)]
-    earliest = scheduled_runs(prefect, dep["id"])
-    assert {r["id"] for r in earliest} == {r["id"] for r in runs}
-    want_next = ts(earliest[0]["next_scheduled_start_time"])
+    dep = deployment_with_schedules(api, flow, "hourly", pool, schedules)
+    by_interval = {x["schedule"].get("interval"): x["id"] for x in api.get_deployment(dep["id"])["schedules"]}
+    active = [x["id"] for x in api.get_deployment(dep["id"])["schedules"] if x["active"]]
+    assert len(active) == 3
+
+    # Prefect's scheduler makes the runs: three per active schedule, none for the inactive one.
+    def all_made() -> list[dict] | None:
+        runs = scheduled_runs(api, dep["id"])
+        return runs if len(runs) >= RUNS_PER_SCHEDULE * len(active) else None
+    t0 = time.monotonic()
+    made = wait_for(all_made, timeout=15, message=lambda: "Prefect's scheduler to create the deployment's runs; "
+                    f"server log:\n{scheduling_server.log_tail(4000)}")
+    scheduler_took = time.monotonic() - t0
+    assert len(made) == RUNS_PER_SCHEDULE * len(active), [(r["created_by"], r["next_scheduled_start_time"]) for r in made]
+    times: dict[str, list[float]] = {}
+    for r in made:
+        assert r["auto_scheduled"] is True and r["state_name"] == "Scheduled", r
+        assert r["created_by"]["type"] == "SCHEDULE", r["created_by"]
+        times.setdefault(r["created_by"]["id"], []).append(ts(r["next_scheduled_start_time"]))
+    assert set(times) == set(active)
+    hours = lambda *ks: pytest.approx([first.timestamp() + 3600 * k for k in ks], abs=1e-3)  # noqa: E731
+    assert sorted(times[by_interval[3600]]) == hours(0, 1, 2)
+    assert sorted(times[by_interval[7200]]) == hours(0, 2, 4)
+    assert by_interval[60] not in times
+    want_next = ts(made[0]["next_scheduled_start_time"])  # the earliest, as Prefect sorts them
+    assert want_next == min(t for ts_ in times.values() for t in ts_)
     assert close(want_next, first.timestamp())
 
+    # Started once the runs exist: the exporter looks a deployment's next run up once, then again
+    # only when that run's time has passed (or after minutes), so it must not look before them.
+    exp = start_exporter(ARGS, api_url=scheduling_server.api_url)
+    # Created after the exporter started: it looks new deployments up too.
+    idle = api.create_deployment(flow, "idle", pool)  # no schedule, no run
     s = exp.wait_scrape(lambda x: one(x, NEXT, deployment=dep["full_name"]) is not None
                         and one(x, HAS, deployment=idle["full_name"]) is not None, timeout=20,
                         message="the next run of the scheduled deployment and the idle one's lookup")
@@ -139,30 +195,34 @@ def test_next_scheduled_run_and_schedules_of_a_deployment(prefect, start_exporte
     assert not series(s, LAST_FINISHED, deployment=dep["full_name"])
     assert not series(s, LAST_FINISHED, deployment=idle["full_name"])
 
-    # Schedules switched off: no active schedule, no interval, at the next poll.
-    for schedule in prefect.get_deployment(dep["id"])["schedules"]:
-        if schedule["active"]:
-            prefect.patch(f"/deployments/{dep['id']}/schedules/{schedule['id']}", {"active": False})
-    assert not [x for x in prefect.get_deployment(dep["id"])["schedules"] if x["active"]]
+    # Schedules switched off: no active schedule, no interval, at the next poll. The scheduler
+    # leaves a deployment without an active schedule alone, so its runs stay gone from here on.
+    for schedule_id in active:
+        api.patch(f"/deployments/{dep['id']}/schedules/{schedule_id}", {"active": False})
+    assert not [x for x in api.get_deployment(dep["id"])["schedules"] if x["active"]]
     s = exp.wait_scrape(lambda x: one(x, ACTIVE_SCHEDULES, deployment=dep["full_name"]) == 0, timeout=10,
                         message="active_schedules 0 after switching the schedules off")
     assert one(s, INTERVAL, deployment=dep["full_name"]) is None
 
-    # Its runs deleted (no scheduler recreates them: every schedule is off). The exporter keeps
-    # its last answer until the next run's time has passed, then looks again: 0 and no next run.
-    for run in scheduled_runs(prefect, dep["id"]):
-        prefect.request("DELETE", f"/flow_runs/{run['id']}")
-    assert scheduled_runs(prefect, dep["id"]) == []
+    # Its runs gone: Prefect deletes a deployment's future auto-scheduled runs when one of its
+    # schedules changes (and the scheduler made more for the schedules still on in between); the
+    # test deletes whatever is left. The exporter keeps its last answer until the next run's time
+    # has passed, then looks again: 0 and no next run.
+    for run in scheduled_runs(api, dep["id"]):
+        api.request("DELETE", f"/flow_runs/{run['id']}")
+    assert scheduled_runs(api, dep["id"]) == []
     deleted_at = time.time()
     assert deleted_at < want_next, (
-        f"the runs were deleted {deleted_at - want_next:.1f}s after the next run was due: the test was too slow "
-        "to see the exporter notice a passed next run")
+        f"the runs were deleted {deleted_at - want_next:.1f}s after the next run was due (the scheduler took "
+        f"{scheduler_took:.1f}s): the test was too slow to see the exporter notice a passed next run")
     s = exp.wait_scrape(lambda x: one(x, HAS, deployment=dep["full_name"]) == 0,
                         timeout=want_next - time.time() + 15,
                         message="has_scheduled_run 0 once the deleted next run's time passed",
-                        show=lambda x: (one(x, HAS, deployment=dep["full_name"]), one(x, NEXT, deployment=dep["full_name"])))
+                        show=lambda x: (one(x, HAS, deployment=dep["full_name"]), one(x, NEXT, deployment=dep["full_name"]),
+                                        [r["next_scheduled_start_time"] for r in scheduled_runs(api, dep["id"])]))
     assert one(s, NEXT, deployment=dep["full_name"]) is None
     assert one(s, HAS, deployment=idle["full_name"]) == 0
+    assert scheduled_runs(api, dep["id"]) == [], "the scheduler made runs of a deployment with no active schedule"
 
 
 # --------------------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ struct ScheduleAndConcurrencyTests {
         #expect(DeploymentScheduleCollector.plan(deployments, knowledge: knowledge, now: 1020, budget: 8, refreshAfter: 300)
             == [.nextRun(deployment: "d3")])
         #expect(DeploymentScheduleCollector.plan(deployments, knowledge: knowledge, now: 1300, budget: 3, refreshAfter: 300).count == 3)
+        // A deployment with an active schedule and no run is checked again after a minute, not five.
+        #expect(DeploymentScheduleCollector.plan(deployments, knowledge: knowledge, now: 1061, budget: 8, refreshAfter: 300)
+            == [.nextRun(deployment: "d3"), .nextRun(deployment: "d9")])
     }
 
     @Test func concurrencyLimitsAreLabelledByKindAndName() async throws {
