@@ -208,8 +208,8 @@ def test_retry_after_skips_polls(fault_proxy: FaultProxy, start_exporter, status
     assert len(bursts) >= 2, bursts
     for a, b in zip(bursts, bursts[1:]):
         assert b[0] - a[0] >= 2.7, f"a poll asked Prefect again {b[0] - a[0]:.2f}s after Retry-After: 3"
-    # No retries within a poll: one request per endpoint (the 4 first-phase collectors).
-    assert all(len(b) <= 4 for b in bursts), [len(b) for b in bursts]
+    # No retries within a poll: one request per endpoint (the 5 inventory collectors).
+    assert all(len(b) <= 5 for b in bursts), [len(b) for b in bursts]
 
     errors = log_lines(exp, r"level=error.*poll failed")
     assert len(errors) == 1, errors
@@ -434,8 +434,9 @@ def test_rejected_credentials_logged_once(fault_proxy: FaultProxy, start_exporte
     s = exp.wait_scrape(lambda s: failures(s) >= 4, timeout=30, message="4 failed polls")
     assert s.value("prefect_up") == 0
     assert codes(s).get(str(status), 0) >= 4
-    # No retries: a rejected credential does not get better by asking again within a poll.
-    assert codes(s)[str(status)] <= failures(s) * 4
+    # No retries: a rejected credential does not get better by asking again within a poll (one
+    # request for each of the 5 inventory collectors; the runs stage sends nothing).
+    assert codes(s)[str(status)] <= failures(s) * 5
     lines = log_lines(exp, r"level=(error|warn)")
     assert len(lines) == 1, lines
     assert "rejected the credentials" in lines[0] and hint in lines[0] and f"HTTP {status}" in lines[0], lines[0]
