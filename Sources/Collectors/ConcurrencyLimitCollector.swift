@@ -4,7 +4,8 @@ import PrefectAPI
 
 /// Concurrency limits (Prefect's V2 limits): global limits, tag limits (`tag:<tag>`) and
 /// deployment limits (`deployment:<id>`), with their slots. A saturated limit is the usual reason
-/// runs wait in `AwaitingConcurrencySlot`. One paged request per poll.
+/// runs wait in `AwaitingConcurrencySlot`. One paged request per poll. With the work pools split
+/// between exporters, each limit is reported by one of them (see ``isReported(_:selected:known:settings:)``).
 struct ConcurrencyLimitCollector: Collector {
     static let name = "concurrency_limits"
     static let stage = CollectorStage.inventory
@@ -32,7 +33,9 @@ struct ConcurrencyLimitCollector: Collector {
 
     static func samples(_ input: SampleInput) -> [MetricFamily] {
         let names = input.data.deploymentNames
+        let allDeployments = Set((input.outputs.last(DeploymentCollector.self)?.deployments ?? []).map(\.id))
         let labelled = (input.outputs.last(Self.self) ?? [])
+            .filter { isReported($0, selected: names, known: allDeployments, settings: input.settings) }
             .map { (labels: labels(of: $0, deploymentNames: names), limit: $0) }
             .sorted { ($0.labels[0].value, $0.labels[1].value) < ($1.labels[0].value, $1.labels[1].value) }
         return [
@@ -40,6 +43,19 @@ struct ConcurrencyLimitCollector: Collector {
             activeSlots.family(labelled.map { Metric(labels: $0.labels, value: Double($0.limit.activeSlots)) }),
             active.family(labelled.map { Metric(labels: $0.labels, value: $0.limit.active ? 1 : 0) }),
         ]
+    }
+
+    /// Whether this exporter reports a limit when work pools are split between exporters
+    /// (`--prefect.work-pool-include/exclude`): a deployment's limit belongs to the exporter that
+    /// reports the deployment; global and tag limits, and limits of deployments no exporter knows,
+    /// belong to the one that reports runs without a work pool, so each limit is reported once.
+    static func isReported(
+        _ limit: ConcurrencyLimit, selected: [String: String], known: Set<String>, settings: AggregationSettings
+    ) -> Bool {
+        guard limit.name.hasPrefix("deployment:") else { return settings.includesRunsWithoutPool }
+        let id = String(limit.name.dropFirst(11))
+        if selected[id] != nil { return true }
+        return !known.contains(id) && settings.includesRunsWithoutPool
     }
 
     /// `kind` and `name`: a tag limit is named by its tag, a deployment limit by its deployment.

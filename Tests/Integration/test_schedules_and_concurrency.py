@@ -287,10 +287,19 @@ def test_concurrency_limits_by_kind_and_name(prefect, start_exporter, name):
     assert [want[(f, o)] for f in LIMIT_FAMILIES] == [7, 0, 0]
     labels = {lbl for (_, lbl) in want}
 
-    exp = start_exporter(ARGS)
+    # Global and tag limits, and limits of unknown deployments, belong to the exporter whose pool
+    # selection takes runs without a pool (the empty name): each limit is reported once in a split.
+    exp = start_exporter(ARGS[:-1] + [f"{PREFIX}-.*|"])
     exp.wait_scrape(lambda x: served_limits(x, labels) == want, timeout=15,
                     message="the concurrency limits as Prefect reports them",
                     show=lambda x: sorted((n, sorted(l), v) for (n, l), v in served_limits(x, labels).items()))
+    # An exporter of this module's pools only reports the limit of its deployment.
+    pools_only = start_exporter(ARGS)
+    only_deployment = {k: v for k, v in want.items() if k[1] == d}
+    assert len(only_deployment) == len(LIMIT_FAMILIES)
+    pools_only.wait_scrape(lambda x: served_limits(x, labels) == only_deployment, timeout=15,
+                           message="only the deployment's limit in an exporter that leaves runs without a pool out",
+                           show=lambda x: sorted((n, sorted(l), v) for (n, l), v in served_limits(x, labels).items()))
 
     # Slots taken and released, a limit changed and switched on: the next polls follow.
     prefect.post("/v2/concurrency_limits/increment", {"names": [glimit["name"]], "slots": 3, "mode": "concurrency"})

@@ -97,4 +97,28 @@ struct ScheduleAndConcurrencyTests {
         #expect(value(families, "prefect_work_queue_active_slots", ["work_pool": "fixture-pool", "work_queue": "fixture-high"]) == 1)
         #expect(value(families, "prefect_work_queue_active_slots", ["work_pool": "fixture-pool", "work_queue": "default"]) == nil)
     }
+
+    /// With the pools split between exporters, each limit is reported by one: a deployment's by the
+    /// exporter that reports the deployment, the others by the one that reports runs without a pool.
+    @Test(arguments: [("fixture-pool", false), ("fixture-pool|", true)])
+    func concurrencyLimitsAreReportedOnceAcrossShards(include: String, reportsRunsWithoutPool: Bool) async throws {
+        let harness = try Harness(selection: try WorkPoolSelection(includePattern: include, excludePattern: nil))
+        harness.fake.concurrencyLimitsJSON.withLock {
+            $0 = Array("""
+                [{"id": "1", "name": "database", "limit": 5, "active": true, "active_slots": 5},
+                 {"id": "3", "name": "deployment:e99041c8-6266-4f3c-880e-894f6791e64b", "limit": 1, "active": true, "active_slots": 1},
+                 {"id": "4", "name": "deployment:cfd1575a-39ec-4724-96d0-156a920f25f8", "limit": 2, "active": true, "active_slots": 0},
+                 {"id": "5", "name": "deployment:0000", "limit": 3, "active": true, "active_slots": 2}]
+                """.utf8)
+        }
+        let families = try await harness.poll(at: firstPoll).snapshot.families
+        // fixture-deploy is in fixture-pool: reported by this shard either way.
+        #expect(value(families, "prefect_concurrency_limit", ["kind": "deployment", "name": deploy]) == 1)
+        // A global limit, the served deployment (no pool) and an unknown deployment: only by the
+        // shard whose selection takes runs without a pool.
+        #expect((value(families, "prefect_concurrency_limit", ["kind": "global", "name": "database"]) != nil) == reportsRunsWithoutPool)
+        #expect((value(families, "prefect_concurrency_limit", ["kind": "deployment", "name": "fixture-other-flow/fixture-served"]) != nil)
+            == reportsRunsWithoutPool)
+        #expect((value(families, "prefect_concurrency_limit", ["kind": "deployment", "name": "0000"]) != nil) == reportsRunsWithoutPool)
+    }
 }
