@@ -2,7 +2,8 @@
 
 For each collector, a fault proxy in front of the shared Prefect server fails that collector's
 endpoint(s) only, first with an error status (403 for the endpoints a Prefect Cloud role may
-lack, 500 or 503 without Retry-After for the others), then with a black hole. Throughout:
+lack, 500 or 503 without Retry-After for the others), then, for three of them
+(``BLACKHOLE_COLLECTORS``), with a black hole. Throughout:
 
 - ``prefect_exporter_collector_success`` is 0 for that collector and 1 for every other one, and
   ``prefect_up`` stays 1;
@@ -411,15 +412,24 @@ def _dict_diff(a: dict, b: dict, limit: int = 12) -> str:
     return "; ".join(out[:limit]) + (f"; ... {len(out) - limit} more" if len(out) > limit else "")
 
 
+# A black hole (a request that never answers until the timeout) differs from an error status
+# only in how long the poll waits, which the client handles the same way for every endpoint. It
+# is run for one inventory collector, for flow_runs_finished (which two collectors of the same
+# stage wait for) and for deployment_schedules (which waits for it): the other collectors get the
+# error status only, which keeps this module under 4 minutes with ten collectors.
+BLACKHOLE_COLLECTORS = {"work_pools", "flow_runs_finished", "deployment_schedules"}
+
+
 @pytest.mark.parametrize("collector", COLLECTORS)
 def test_one_collector_fails_alone(collector, inventory: Inventory, fault_proxy: FaultProxy, start_exporter):
     exp = start_exporter(EXPORTER_ARGS, api_url=fault_proxy.api_url)
     since = exp.started_at
     wait_exact(exp, inventory, since, ALL_FAMILIES, failing=None)
-    # An error status, with the wait for staleness; then a black hole.
+    # An error status, with the wait for staleness; then, for some, a black hole.
     run_fault_phase(exp, inventory, fault_proxy, since, collector, "status", check_staleness=True, recoveries_before=0)
-    run_fault_phase(exp, inventory, fault_proxy, since, collector, "blackhole", check_staleness=False,
-                    recoveries_before=1)
+    if collector in BLACKHOLE_COLLECTORS:
+        run_fault_phase(exp, inventory, fault_proxy, since, collector, "blackhole", check_staleness=False,
+                        recoveries_before=1)
 
 
 # --------------------------------------------------------------------------------------------
