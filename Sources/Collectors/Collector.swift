@@ -24,6 +24,7 @@ public protocol Collector: Sendable {
     associatedtype Output: Sendable
     /// The `collector` label value of `prefect_exporter_collector_*`.
     static var name: String { get }
+    /// When it runs in a poll.
     static var stage: CollectorStage { get }
     /// Every family this collector feeds, in the order served.
     static var families: [FamilyDescriptor] { get }
@@ -59,12 +60,14 @@ public struct SampleInput: Sendable {
     public var data: PollData
     /// Each collector's last good output.
     public var outputs: CollectorOutputs
+    /// The flags that shape the series (buckets, late-after, the deployment label).
     public var settings: AggregationSettings
     /// When the poll's queries were made, seconds since the epoch.
     public var now: Double
     /// The label sets zero-filled in the run families.
     public let known: KnownSeries
 
+    /// Creates the input of one poll; ``known`` is derived from `data`.
     public init(data: PollData, outputs: CollectorOutputs = CollectorOutputs(), settings: AggregationSettings, now: Double) {
         self.data = data
         self.outputs = outputs
@@ -78,6 +81,7 @@ public struct SampleInput: Sendable {
 public struct CollectorOutputs: Sendable {
     private var values: [String: any Sendable] = [:]
 
+    /// No output yet.
     public init() {}
 
     /// The last good output of collector `C`, if it ever succeeded.
@@ -96,14 +100,18 @@ public struct CollectorOutputs: Sendable {
 
 /// A collector with its output type erased, so that a poll can run a list of them.
 public struct AnyCollector: Sendable {
+    /// The collector's ``Collector/name``.
     public let name: String
+    /// The collector's ``Collector/stage``.
     public let stage: CollectorStage
+    /// The collector's ``Collector/families``.
     public let families: [FamilyDescriptor]
     let collect: @Sendable (CollectionContext) async -> Result<any Sendable, CollectorError>
     let asksPrefect: @Sendable (CollectionContext) -> Bool
     let contribute: @Sendable (any Sendable, inout PollData, WorkPoolSelection) -> Void
     let buildSamples: @Sendable (SampleInput) -> [MetricFamily]
 
+    /// Wraps a collector.
     public init<C: Collector>(_ collector: C) {
         name = C.name
         stage = C.stage
@@ -130,15 +138,19 @@ public struct AnyCollector: Sendable {
 
 /// How one collector fared in one poll.
 public struct CollectorOutcome: Sendable {
+    /// The collector's name.
     public var name: String
+    /// How long it took, in seconds.
     public var duration: Double
     /// Why it failed; nil when it succeeded.
     public var error: CollectorError?
     /// Whether it had anything to ask Prefect: a success without a request says nothing about Prefect.
     public var askedPrefect: Bool
 
+    /// Whether it succeeded.
     public var success: Bool { error == nil }
 
+    /// Creates an outcome.
     public init(name: String, duration: Double, error: CollectorError? = nil, askedPrefect: Bool = true) {
         self.name = name
         self.duration = duration

@@ -9,7 +9,10 @@ Prometheus (Debian's `prometheus` package) scrapes the exporter every second wit
   - `PrefectFlowRunsLate` becomes firing for a pool with late runs and no worker, while no alert
     fires for a healthy pool (a heartbeating worker, nothing late).
 
-The late-runs alert has `for: 2m`, so this test takes about two and a half minutes.
+The shipped late-runs alert has `for: 2m`. Beside the shipped rules, Prometheus loads the same
+alert rendered by alerts/generate.py with `for: 10s` (group `e2e-short-for`), and the test waits
+for that one: its expression is the shipped one, and `for` itself is covered by the promtool
+unit tests in alerts/tests/. The healthy pool must get no alert from either.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+import importlib.util
+
+import yaml
 
 from harness import free_port, utcnow, wait_for
 
@@ -122,6 +129,19 @@ def create_scheduled_deployment(prefect, flow: str, name: str, pool: str, queue:
     return dep
 
 
+def short_for_rules(path: Path, alert: str, for_key: str, for_value: str) -> Path:
+    """Writes one alert of alerts/generate.py, with a shorter `for`, as a rule file of its own."""
+    spec = importlib.util.spec_from_file_location("alerts_generate_e2e", ROOT / "alerts" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    data = generate.build(dict(generate.THRESHOLDS, **{for_key: for_value}))
+    rules = [rule for group in data["groups"] for rule in group["rules"] if rule.get("alert") == alert]
+    assert len(rules) == 1, f"{alert} not found once in alerts/generate.py"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "e2e-short-for", "rules": rules}]}, sort_keys=False))
+    return path
+
+
 @pytest.fixture
 def prometheus_factory(tmp_path: Path):
     started: list[Prometheus] = []
@@ -129,6 +149,7 @@ def prometheus_factory(tmp_path: Path):
     def make(target: str) -> Prometheus:
         rules = sorted((ROOT / "alerts").glob("*.rules.yml"))
         assert rules, "no alerts/*.rules.yml"
+        rules.append(short_for_rules(tmp_path / "e2e-short-for.yml", "PrefectFlowRunsLate", "late_for", "10s"))
         server = Prometheus(tmp_path, target, rules)
         started.append(server)
         return server
@@ -193,7 +214,8 @@ def test_prometheus_scrapes_queries_and_fires_late_alert(prefect, start_exporter
                 empty.append(f'{query["dashboard"]} / {query["panel"]}: {query["expr"]}')
         assert not empty, "dashboard queries with no series:\n" + "\n".join(empty)
 
-        # The late-runs alert fires for the seeded pool (for: 2m), and none fires for the healthy one.
+        # The late-runs alert fires for the seeded pool (the copy with for: 10s), and none fires for
+        # the healthy one.
         def late_alert_firing() -> bool:
             return any(alert["labels"].get("alertname") == "PrefectFlowRunsLate"
                        and alert["labels"].get("work_pool") == late_pool and alert["state"] == "firing"
