@@ -377,11 +377,13 @@ class PrefectAPI:
         self.post(f"/work_pools/{pool}/workers/heartbeat",
                   {"name": worker, "heartbeat_interval_seconds": heartbeat_interval_seconds})
 
-    def poll_as_worker(self, pool: str, queue_names: list[str] | None = None, timeout: float = 15.0) -> list[dict]:
+    def poll_as_worker(self, pool: str, queue_names: list[str] | None = None, timeout: float = 40.0) -> list[dict]:
         """What a worker does to fetch work (``POST /work_pools/{pool}/get_scheduled_flow_runs``).
 
         Prefect marks the polled queues READY with a fresh ``last_polled``, and their
-        deployments READY, in a background task shortly *after* answering; this waits for
+        deployments READY, in a background task shortly *after* answering (on a busy shared
+        server that task can wait many seconds for SQLite's write lock: "database is locked" was
+        seen once, hence the 40 s default); this waits for
         both. Returns the runs Prefect handed out. (The exporter must never make this call.)
         """
         queues = [q for q in self.pool_queues(pool) if queue_names is None or q["name"] in queue_names]
