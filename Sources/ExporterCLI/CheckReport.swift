@@ -101,7 +101,13 @@ enum CheckReport {
                 "flow runs",
                 "\(summary.runsDueOrInFlight + summary.runsUpcoming) not finished (\(summary.runsDueOrInFlight) due or in flight, "
                     + "\(summary.runsUpcoming) scheduled later)")
+            row("requests", requestRate(report: report, target: target))
             var warnings = summary.warnings
+            if let version = SupportedPrefectVersions.warning(for: summary.serverVersion) { warnings.insert(version, at: 0) }
+            if let budget = target.prefect.maxRequestsPerMinute, report.requests > budget {
+                warnings.append("one poll sends \(report.requests) requests, more than the budget of \(budget) a minute: each "
+                    + "poll takes over a minute; raise --prefect.max-requests-per-minute or narrow the work pools")
+            }
             if let listing = report.failures.first(where: { if case .listingDueRuns = $0.error { true } else { false } }) {
                 warnings.append("more due runs than one poll lists (\(listing.error.message)); the exporter reports them "
                     + "once the listing is complete, a few polls after it starts")
@@ -136,6 +142,26 @@ enum CheckReport {
             if case .listingDueRuns = $0.error { return true }
             return false
         })
+    }
+
+    /// `310 a poll; about 620 a minute at the poll interval of 30s (no budget set)`, and what the
+    /// budget does to that.
+    static func requestRate(report: PollReport, target: PrefectTarget) -> String {
+        let interval = target.poller.interval.seconds
+        let perMinute = Double(report.requests) * 60 / interval
+        var text = "\(report.requests) in one poll; about \(Int(perMinute.rounded())) a minute at the poll interval of "
+            + Poller.seconds(interval)
+        if let budget = target.prefect.maxRequestsPerMinute {
+            if perMinute <= Double(budget) {
+                text += " (within the budget of \(budget) a minute)"
+            } else {
+                let stretched = Double(report.requests) * 60 / Double(budget)
+                text += " (over the budget of \(budget) a minute: polls will run every \(Poller.seconds(stretched)))"
+            }
+        } else {
+            text += " (no budget set: --prefect.max-requests-per-minute)"
+        }
+        return text
     }
 
     static func authAccepted(_ auth: PrefectAuth) -> String {

@@ -83,7 +83,8 @@ struct ConfigFile: Sendable {
             ("api_url", .string), ("api_key_file", .string), ("auth_string_file", .string), ("ca_file", .string),
             ("insecure_skip_verify", .boolean), ("poll_interval", .string), ("timeout", .string),
             ("connect_timeout", .string), ("max_staleness", .string), ("late_after", .string),
-            ("max_concurrent_requests", .integer), ("retries", .integer), ("lateness_buckets", .numberList),
+            ("max_concurrent_requests", .integer), ("max_requests_per_minute", .integer), ("retries", .integer),
+            ("lateness_buckets", .numberList),
             ("work_pool_include", .string), ("work_pool_exclude", .string),
         ]),
         ("metrics", [("deployment_label", .boolean), ("exemplars", .boolean), ("max_series_per_family", .integer)]),
@@ -95,7 +96,7 @@ struct ConfigFile: Sendable {
     static let targetKeys: [(String, Kind)] = [
         ("name", .string), ("api_url", .string), ("api_key_file", .string), ("auth_string_file", .string),
         ("ca_file", .string), ("insecure_skip_verify", .boolean), ("work_pool_include", .string),
-        ("work_pool_exclude", .string),
+        ("work_pool_exclude", .string), ("max_requests_per_minute", .integer),
     ]
 
     /// The path as given to `--config.file`.

@@ -59,6 +59,8 @@ struct EffectiveOptions {
     var maxStaleness: String
     var lateAfter: String
     var maxConcurrentRequests: Int
+    /// `--prefect.max-requests-per-minute`; nil or 0 when unbounded.
+    var maxRequestsPerMinute: Int?
     var retries: Int
     var latenessBuckets: String
     var workPoolInclude: String?
@@ -117,6 +119,8 @@ struct EffectiveOptions {
         lateAfter = string(flags.lateAfter, "--prefect.late-after", "prefect.late_after") ?? OptionDefaults.lateAfter
         maxConcurrentRequests = integer(flags.maxConcurrentRequests, "--prefect.max-concurrent-requests", "prefect.max_concurrent_requests")
             ?? OptionDefaults.maxConcurrentRequests
+        maxRequestsPerMinute = integer(
+            flags.maxRequestsPerMinute, "--prefect.max-requests-per-minute", "prefect.max_requests_per_minute")
         retries = integer(flags.retries, "--prefect.retries", "prefect.retries") ?? OptionDefaults.retries
         latenessBuckets = string(flags.latenessBuckets, "--prefect.lateness-buckets", "prefect.lateness_buckets")
             ?? OptionDefaults.latenessBuckets
@@ -154,6 +158,9 @@ struct EffectiveOptions {
         }
         options.workPoolInclude = take("work_pool_include", flag: "--prefect.work-pool-include")?.string
         options.workPoolExclude = take("work_pool_exclude", flag: "--prefect.work-pool-exclude")?.string
+        if let budget = take("max_requests_per_minute", flag: "--prefect.max-requests-per-minute")?.integer {
+            options.maxRequestsPerMinute = budget
+        }
         return options
     }
 

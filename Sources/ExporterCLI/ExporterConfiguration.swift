@@ -73,6 +73,10 @@ public struct ExporterConfiguration: Sendable {
         guard (1...64).contains(options.maxConcurrentRequests) else {
             throw ConfigurationError(setting: "--prefect.max-concurrent-requests", problem: "must be between 1 and 64")
         }
+        if let budget = options.maxRequestsPerMinute, !(0...1_000_000).contains(budget) {
+            throw ConfigurationError(
+                setting: "--prefect.max-requests-per-minute", problem: "must be between 1 and 1000000, or 0 for unbounded (got \(budget))")
+        }
         guard (0...10).contains(options.retries) else {
             throw ConfigurationError(setting: "--prefect.retries", problem: "must be between 0 and 10")
         }
@@ -127,7 +131,8 @@ public struct ExporterConfiguration: Sendable {
         }
         return ExporterConfiguration(
             prefect: PrefectClientConfiguration(
-                baseURL: apiURL, auth: auth, retries: options.retries, maxConcurrentRequests: options.maxConcurrentRequests),
+                baseURL: apiURL, auth: auth, retries: options.retries, maxConcurrentRequests: options.maxConcurrentRequests,
+                maxRequestsPerMinute: options.maxRequestsPerMinute.flatMap { $0 > 0 ? $0 : nil }),
             http: HTTPClientConfiguration(
                 connectTimeout: connectTimeout, requestTimeout: requestTimeout, caFile: options.caFile,
                 insecureSkipVerify: insecure, userAgent: "prefect-exporter/\(ExporterVersion.version)"),

@@ -81,6 +81,16 @@ public struct ExporterOptions: ParsableArguments {
     var maxConcurrentRequests: Int?
 
     @Option(
+        name: .customLong("prefect.max-requests-per-minute"),
+        help: ArgumentHelp(
+            "At most this many API requests in any minute, per Prefect target (Prefect Cloud rate-limits its flow_runs "
+                + "routes per minute). Requests wait for the budget, and polls that would exceed it run less often "
+                + "(prefect_exporter_poll_interval_seconds). `check` prints what a poll costs. Default: unbounded, "
+                + "except that a 429 from Prefect lowers the rate of the route it names.",
+            valueName: "n"))
+    var maxRequestsPerMinute: Int?
+
+    @Option(
         name: .customLong("prefect.retries"),
         help: ArgumentHelp(
             "Retries of a failed request within a poll, with backoff. 429/503 with Retry-After skip polls instead. Default: 2.",

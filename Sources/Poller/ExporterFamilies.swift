@@ -1,5 +1,6 @@
 import Collectors
 public import Exposition
+import PrefectAPI
 
 /// The health families of one poller (one Prefect target). They are served whatever state Prefect is in.
 public enum ExporterFamilies {
@@ -36,17 +37,36 @@ public enum ExporterFamilies {
             + "Its families keep their last good values until --prefect.max-staleness after this, then disappear.",
         labels: ["collector"])
 
+    public static let pollInterval = FamilyDescriptor(
+        "prefect_exporter_poll_interval_seconds", .gauge,
+        help: "The interval between polls now: --prefect.poll-interval, or longer while polls at that interval "
+            + "would exceed the request budget (prefect_exporter_request_budget_per_minute).")
+    public static let requestBudget = FamilyDescriptor(
+        "prefect_exporter_request_budget_per_minute", .gauge,
+        help: "Requests the exporter allows itself in any minute: route=\"all\" for --prefect.max-requests-per-minute, "
+            + "or a route (such as flow_runs) for a limit learned from Prefect's 429 answers. Absent when unbounded.",
+        labels: ["route"])
+    public static let requestBudgetWait = FamilyDescriptor(
+        "prefect_exporter_request_budget_wait_seconds_total", .counter,
+        help: "Seconds requests waited to stay within the request budget or a learned limit.")
+
     /// Every health family, in the order served.
     public static let families = [
         up, lastPollSuccess, pollDuration, polls, apiRequests, collectorSuccess, collectorDuration, collectorLastSuccess,
+        pollInterval, requestBudget, requestBudgetWait,
     ]
 
-    /// The health families of one poller: `prefect_up` to `prefect_exporter_collector_*`.
+    /// The health families of one poller: `prefect_up` to `prefect_exporter_request_budget_wait_seconds_total`.
     static func health(
         up isUp: Bool, lastSuccess: Double?, pollDuration duration: Double, pollCounts: [String: Double],
-        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome], collectorLastSuccess lastSuccesses: [String: Double]
+        requests: [RequestStatistics.Key: Double], outcomes: [CollectorOutcome], collectorLastSuccess lastSuccesses: [String: Double],
+        interval: Double, pacing: RequestPacer.Status
     ) -> [MetricFamily] {
-        [
+        var budgets: [Metric] = pacing.budgetPerMinute.map { [Metric(labels: [Label("route", "all")], value: Double($0))] } ?? []
+        budgets += pacing.learnedPerMinute.keys.sorted().map {
+            Metric(labels: [Label("route", $0)], value: Double(pacing.learnedPerMinute[$0] ?? 0))
+        }
+        return [
             up.family([Metric(value: isUp ? 1 : 0)]),
             lastPollSuccess.family(lastSuccess.map { [Metric(value: $0)] } ?? []),
             pollDuration.family([Metric(value: duration)]),
@@ -59,6 +79,9 @@ public enum ExporterFamilies {
             collectorLastSuccess.family(lastSuccesses.keys.sorted().map {
                 Metric(labels: [Label("collector", $0)], value: lastSuccesses[$0] ?? 0)
             }),
+            pollInterval.family([Metric(value: interval)]),
+            requestBudget.family(budgets),
+            requestBudgetWait.family([Metric(value: pacing.waitedSeconds)]),
         ]
     }
 }

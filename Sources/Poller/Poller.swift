@@ -96,6 +96,12 @@ public actor Poller {
     private var loggedFailures: [String: String] = [:]
     /// The reason logged when the last poll failed as a whole (every collector failed).
     private var lastPollFailure: String?
+    /// The interval between polls now: the configured one, or longer to keep within the request budget.
+    private var interval: Double
+    /// Whether the interval is stretched (logged once when it starts and once when it ends).
+    private var stretched = false
+    /// The learned limits already logged, by route.
+    private var loggedLimits: [String: Int] = [:]
     /// Whether at least one poll has been attempted: what `/-/ready` reports.
     public private(set) var attempted = false
 
@@ -114,17 +120,18 @@ public actor Poller {
         let clock = clock ?? { Date().timeIntervalSince1970 }
         self.clock = clock
         self.publish = publish
+        self.interval = configuration.interval.seconds
         self.collectors = PrefectCollectors.make(PrefectCollectors.Settings(
             startTime: clock(), interval: configuration.interval.seconds, aggregation: configuration.aggregation))
     }
 
-    /// Polls forever, every interval with ±10% jitter, until the task is cancelled.
+    /// Polls forever, every interval with ±10% jitter, until the task is cancelled. While the
+    /// interval is stretched for the request budget, the jitter only lengthens it.
     public func run() async {
         while !Task.isCancelled {
             let started = clock()
             _ = await pollOnce()
-            let interval = configuration.interval.seconds
-            let jittered = interval * Double.random(in: 0.9...1.1)
+            let jittered = interval * Double.random(in: (stretched ? 1.0 : 0.9)...1.1)
             let remaining = max(0.05, jittered - (clock() - started))
             do {
                 try await Task.sleep(for: .milliseconds(Int(remaining * 1000)))
@@ -147,6 +154,7 @@ public actor Poller {
         }
         skipUntil = nil
         _ = statistics.takePollCost()
+        _ = client.pacer.takePollCounts()
         let startTicks = DispatchTime.now().uptimeNanoseconds
         let selection = configuration.workPoolSelection
         let cycle = PollCycle(client: client, now: now, selection: selection, collectors: collectors)
@@ -155,6 +163,7 @@ public actor Poller {
         lastOutcomes = result.outcomes
         outputs = result.outputs
         let cost = statistics.takePollCost()
+        adjustInterval(afterPollSending: client.pacer.takePollCounts())
 
         let finishedAt = clock()
         let input = SampleInput(
@@ -185,6 +194,64 @@ public actor Poller {
         return PollReport(
             success: complete, skipped: false, error: apiErrors.first, duration: lastPollDuration,
             requests: cost.requests, bytes: cost.bytes, outcomes: result.outcomes)
+    }
+
+    /// Stretches the interval when polls like this one would exceed the request budget or a
+    /// limit learned from a 429, and logs each change of either once.
+    private func adjustInterval(afterPollSending counts: [String: Int]) {
+        let status = client.pacer.status
+        for (route, limit) in status.learnedPerMinute.sorted(by: { $0.key < $1.key }) where loggedLimits[route] != limit {
+            let message = "Prefect rate-limited the \(route) routes (HTTP 429): the exporter now sends them at most "
+                + "\(limit) requests a minute (90% of what it sent in the minute before) until 15 minutes pass without a 429; set "
+                + "--prefect.max-requests-per-minute below Prefect's limit to avoid the 429s"
+            logger.warning(
+                "\(message)",
+                metadata: ["route": "\(route)", "limit_per_minute": "\(limit)"])
+            loggedLimits[route] = limit
+        }
+        for route in loggedLimits.keys.sorted() where status.learnedPerMinute[route] == nil {
+            logger.info(
+                "the learned limit on the \(route) routes is lifted: no 429 from Prefect for 15 minutes",
+                metadata: ["route": "\(route)"])
+            loggedLimits[route] = nil
+        }
+        let configured = configuration.interval.seconds
+        let needed = client.pacer.minimumInterval(forPollSending: counts) ?? 0
+        let requests = counts.values.reduce(0, +)
+        if needed > configured {
+            interval = needed
+            if !stretched {
+                let perMinute = Int((Double(requests) * 60 / configured).rounded())
+                let message = "polls exceed the request budget: a poll sends \(requests) requests, about \(perMinute) "
+                    + "a minute at the poll interval of \(Self.seconds(configured)); polling every "
+                    + "\(Self.seconds(needed)) instead (\(Self.budgetDescription(status)))"
+                logger.warning(
+                    "\(message)",
+                    metadata: ["requests_per_poll": "\(requests)", "interval_seconds": "\(needed)"])
+                stretched = true
+            }
+        } else {
+            interval = configured
+            if stretched {
+                logger.info("polls fit the request budget again: polling every \(Self.seconds(configured))")
+                stretched = false
+            }
+        }
+    }
+
+    /// `30s`, `1.5s`.
+    public static func seconds(_ value: Double) -> String {
+        value.rounded() == value || value >= 10 ? "\(Int(value.rounded()))s" : "\((value * 10).rounded() / 10)s"
+    }
+
+    /// `budget 600 a minute; learned flow_runs 180 a minute`.
+    static func budgetDescription(_ status: RequestPacer.Status) -> String {
+        var parts: [String] = []
+        if let budget = status.budgetPerMinute { parts.append("budget \(budget) requests a minute") }
+        for (route, limit) in status.learnedPerMinute.sorted(by: { $0.key < $1.key }) {
+            parts.append("learned limit \(limit) a minute for \(route)")
+        }
+        return parts.joined(separator: "; ")
     }
 
     /// Logs each collector's failure once per cause, and its recovery once. When Prefect answered
@@ -245,7 +312,8 @@ public actor Poller {
     private func publishSnapshot(now: Double) {
         let health = ExporterFamilies.health(
             up: prefectUp, lastSuccess: lastSuccessTime, pollDuration: lastPollDuration, pollCounts: pollCounts,
-            requests: statistics.totals, outcomes: lastOutcomes, collectorLastSuccess: collectorLastSuccess)
+            requests: statistics.totals, outcomes: lastOutcomes, collectorLastSuccess: collectorLastSuccess,
+            interval: interval, pacing: client.pacer.status)
         let maxAge = configuration.maxStaleness.seconds
         let prefect = PrefectCollectors.inServedOrder(
             collectors.flatMap { collector -> [MetricFamily] in

@@ -30,16 +30,21 @@ public final class PrefectClient: Sendable {
     private let transport: any HTTPTransport
     private let observer: @Sendable (RequestRecord) -> Void
     private let semaphore: AsyncSemaphore
+    /// Keeps requests within the configured budget and Prefect's rate limits (see ``RequestPacer``).
+    public let pacer: RequestPacer
 
-    /// - Parameter observer: called once per HTTP attempt, from any thread.
+    /// - Parameters:
+    ///   - observer: called once per HTTP attempt, from any thread.
+    ///   - pacer: the request budget; by default one with ``PrefectClientConfiguration/maxRequestsPerMinute``.
     public init(
-        configuration: PrefectClientConfiguration, transport: any HTTPTransport,
+        configuration: PrefectClientConfiguration, transport: any HTTPTransport, pacer: RequestPacer? = nil,
         observer: @escaping @Sendable (RequestRecord) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.transport = transport
         self.observer = observer
         self.semaphore = AsyncSemaphore(permits: configuration.maxConcurrentRequests)
+        self.pacer = pacer ?? RequestPacer(budgetPerMinute: configuration.maxRequestsPerMinute)
     }
 
     // MARK: Endpoints
@@ -211,9 +216,27 @@ public final class PrefectClient: Sendable {
             method: method, url: configuration.baseURL + path, headers: headers,
             body: body.map { Array($0.serialized.utf8) })
 
+        let route = RequestPacer.route(of: endpoint)
         var attempt = 0
         while true {
             await semaphore.acquire()
+            // Paced after the concurrency limit, so that a request counts from when it is sent.
+            let admission: RequestPacer.Admission
+            do {
+                admission = try await pacer.admit(route: route)
+            } catch {
+                semaphore.release()
+                throw PrefectAPIError(
+                    kind: .transport(.other), endpoint: endpoint,
+                    message: "\(method.rawValue) \(endpoint) was cancelled while waiting for the request budget")
+            }
+            if case .held(let remaining) = admission {
+                semaphore.release()
+                throw PrefectAPIError(
+                    kind: .rateLimited, endpoint: endpoint, retryAfter: remaining,
+                    message: "\(method.rawValue) \(endpoint) was not sent: Prefect at \(configuration.redactedBaseURL) asked "
+                        + "the exporter to wait (Retry-After) another \(Int(remaining.rounded(.up)))s")
+            }
             let outcome: Result<HTTPResponse, HTTPClientError>
             do {
                 outcome = .success(try await transport.perform(request))
@@ -235,6 +258,8 @@ public final class PrefectClient: Sendable {
                 observer(RequestRecord(endpoint: endpoint, code: String(response.status), wireBytes: response.wireBytes))
                 if (200..<300).contains(response.status) { return response }
                 (failure, retryable) = classify(response, method: method, endpoint: endpoint)
+                if response.status == 429 { pacer.learnFromRateLimit(route: route) }
+                if failure.kind == .rateLimited, let retryAfter = failure.retryAfter { pacer.hold(for: retryAfter) }
             }
             guard retryable, attempt < configuration.retries else { throw failure }
             attempt += 1

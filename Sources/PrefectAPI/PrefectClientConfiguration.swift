@@ -37,10 +37,12 @@ public struct PrefectClientConfiguration: Sendable {
     public var pageSize: Int
     /// Requests in flight at once.
     public var maxConcurrentRequests: Int
+    /// At most this many requests in any minute (see ``RequestPacer``); nil for no bound.
+    public var maxRequestsPerMinute: Int?
 
     public init(
         baseURL: String, auth: PrefectAuth = .none, retries: Int = 2, retryBaseDelay: Duration = .milliseconds(200),
-        pageSize: Int = 200, maxConcurrentRequests: Int = 4
+        pageSize: Int = 200, maxConcurrentRequests: Int = 4, maxRequestsPerMinute: Int? = nil
     ) {
         var trimmed = baseURL
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -50,6 +52,7 @@ public struct PrefectClientConfiguration: Sendable {
         self.retryBaseDelay = retryBaseDelay
         self.pageSize = min(max(1, pageSize), 200)
         self.maxConcurrentRequests = max(1, maxConcurrentRequests)
+        self.maxRequestsPerMinute = maxRequestsPerMinute.map { max(1, $0) }
     }
 
     /// The base URL with any `user:pass@` removed, for logs and the landing page.

@@ -73,6 +73,22 @@ struct CheckCommandTests {
         #expect(summary.serverVersion == nil)
     }
 
+    @Test(arguments: ["3.4.0", "3.4.25", "3.8.8", "3.9.1", "3.9.12.dev4", "3.9.0rc1", "", nil] as [String?])
+    func testedVersionsRaiseNoWarning(version: String?) {
+        #expect(SupportedPrefectVersions.warning(for: version) == nil)
+    }
+
+    @Test(arguments: ["3.3.9", "3.10.0", "2.20.3", "4.0.0", "3.10.0rc1"])
+    func versionsOutsideTheTestedLinesAreNamed(version: String) throws {
+        let warning = try #require(SupportedPrefectVersions.warning(for: version))
+        #expect(warning.hasPrefix("Prefect \(version) is outside the versions this exporter is tested with (3.4 to 3.9; "))
+        #expect(warning.contains("CI runs \(SupportedPrefectVersions.oldest) and \(SupportedPrefectVersions.newest)"))
+    }
+
+    @Test func anUncomparableVersionIsSaidSo() {
+        #expect(SupportedPrefectVersions.warning(for: "nightly")?.contains("cannot compare") == true)
+    }
+
     @Test func durations() {
         #expect(CheckSummary.duration(42.4) == "42s")
         #expect(CheckSummary.duration(330) == "5m 30s")

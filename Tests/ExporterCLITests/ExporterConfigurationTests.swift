@@ -243,6 +243,7 @@ struct ExporterConfigurationTests {
         ("--prefect.connect-timeout", "0"), ("--prefect.max-staleness", "5 m"), ("--prefect.late-after", "30s1m"),
         ("--prefect.max-concurrent-requests", "0"), ("--prefect.max-concurrent-requests", "65"),
         ("--prefect.retries", "-1"), ("--prefect.retries", "11"),
+        ("--prefect.max-requests-per-minute", "-1"), ("--prefect.max-requests-per-minute", "1000001"),
         ("--prefect.lateness-buckets", ""), ("--prefect.lateness-buckets", "15,30,,60"), ("--prefect.lateness-buckets", "30,15"),
         ("--prefect.lateness-buckets", "15,15"), ("--prefect.lateness-buckets", "0,10"), ("--prefect.lateness-buckets", "-5"),
         ("--prefect.lateness-buckets", "inf"), ("--prefect.lateness-buckets", "nan"), ("--prefect.lateness-buckets", "1e400"),

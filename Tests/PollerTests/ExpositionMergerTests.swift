@@ -250,6 +250,8 @@ struct ExpositionMergerTests {
             "prefect_up", "prefect_exporter_last_poll_success_timestamp_seconds", "prefect_exporter_poll_duration_seconds",
             "prefect_exporter_polls_total", "prefect_exporter_api_requests_total", "prefect_exporter_collector_success",
             "prefect_exporter_collector_duration_seconds", "prefect_exporter_collector_last_success_timestamp_seconds",
+            "prefect_exporter_poll_interval_seconds", "prefect_exporter_request_budget_per_minute",
+            "prefect_exporter_request_budget_wait_seconds_total",
         ])
         #expect(snapshot.prefect.first?.name == "prefect_server_info")
         #expect(!snapshot.prefect.contains { $0.name.hasPrefix("prefect_exporter_") || $0.name.hasPrefix("process_") })

@@ -192,6 +192,25 @@ struct PollerTests {
         #expect(value(snapshot.families, "prefect_up") == 0)
     }
 
+    @Test func aRequestBudgetStretchesTheIntervalAndIsServed() async throws {
+        let harness = try Harness(maxRequestsPerMinute: 40)
+        let first = try await harness.poll(at: firstPoll)
+        #expect(first.report.success)
+        // Over a budget of 40 a minute, a poll of N requests every 30 s becomes one every N × 60 / 40 s.
+        let requests = Double(first.report.requests)
+        #expect(requests > 20)
+        #expect(value(first.snapshot.families, "prefect_exporter_poll_interval_seconds") == requests * 60 / 40)
+        #expect(value(first.snapshot.families, "prefect_exporter_request_budget_per_minute", ["route": "all"]) == 40)
+        // The poll itself waited for the budget when it needed more than 40 requests.
+        let waited = try #require(value(first.snapshot.families, "prefect_exporter_request_budget_wait_seconds_total"))
+        #expect(requests > 40 ? waited > 0 : waited == 0)
+
+        let unbounded = try Harness()
+        let plain = try await unbounded.poll(at: firstPoll)
+        #expect(value(plain.snapshot.families, "prefect_exporter_poll_interval_seconds") == 30)
+        #expect(!has(plain.snapshot.families, "prefect_exporter_request_budget_per_minute"))
+    }
+
     @Test(arguments: [429, 503])
     func retryAfterSkipsPollsWithoutRequests(code: Int) async throws {
         let harness = try Harness(retries: 2)
@@ -202,8 +221,9 @@ struct PollerTests {
         #expect(limited.report.error?.kind == .rateLimited)
         #expect(limited.report.error?.retryAfter == 60)
         let sent = harness.fake.requests.count
-        // No retries within the poll either: each inventory request once.
-        #expect(sent == 5)
+        // No retries within the poll either, and once the first answer asked to wait, nothing more
+        // is sent: at most the inventory's five requests, those already on their way.
+        #expect((1...5).contains(sent))
 
         for offset in [1.0, 30, 59.9] {
             let skipped = try await harness.poll(at: firstPoll + offset)
@@ -224,6 +244,7 @@ struct PollerTests {
         #expect(!resumed.report.skipped)
         #expect(resumed.report.success)
         #expect(harness.fake.requests.count == sent + 48)
+        #expect(value(resumed.snapshot.families, "prefect_exporter_poll_interval_seconds") == 30)
         #expect(polls(resumed.snapshot.families, "success") == 1)
         #expect(polls(resumed.snapshot.families, "skipped") == 3)
     }

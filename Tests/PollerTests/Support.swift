@@ -230,7 +230,7 @@ struct Harness {
 
     init(
         adminStatus: Int = 200, retries: Int = 0, maxStaleness: Duration = .seconds(300),
-        selection: WorkPoolSelection = .all
+        selection: WorkPoolSelection = .all, maxRequestsPerMinute: Int? = nil
     ) throws {
         fake = try FakePrefect(adminStatus: adminStatus)
         clock = TestClock(exporterStart)
@@ -238,7 +238,10 @@ struct Harness {
         statistics = RequestStatistics()
         let client = PrefectClient(
             configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, retries: retries, retryBaseDelay: .milliseconds(1)),
-            transport: fake, observer: statistics.record)
+            transport: fake,
+            // Retry-After holds and budgets follow the test's clock, as the poller's skips do.
+            pacer: RequestPacer(budgetPerMinute: maxRequestsPerMinute, clock: { [clock] in clock.now }, sleep: { [clock] in clock.advance($0) }),
+            observer: statistics.record)
         let clock = clock
         let snapshots = snapshots
         poller = Poller(
