@@ -55,6 +55,39 @@ def test_check_reports_counts_and_warnings(prefect, prefect_server, unique_name)
     assert f"work pool '{pool}' is NOT_READY: no worker has polled it recently" in out
     assert f"work queue 'paused' of work pool '{pool}' is paused with 2 scheduled runs" in out
     assert row(out, "result").startswith("OK (one poll: ")
+    # What the poll cost, and what that makes a minute at the default interval of 30 s.
+    requests = int(re.search(r", (\d+) requests\)$", row(out, "result")).group(1))
+    assert row(out, "requests") == (f"{requests} in one poll; about {round(requests * 2)} a minute at the poll interval of "
+                                    "30s (no budget set: --prefect.max-requests-per-minute)")
+    assert "outside the versions" not in out
+
+
+def test_check_sizes_the_request_budget(prefect_server):
+    within = run_exporter_cli(["check", "--prefect.api-url", prefect_server.api_url,
+                               "--prefect.max-requests-per-minute", "100000"], timeout=60)
+    assert within.returncode == 0, within.stdout + within.stderr
+    assert row(within.stdout, "requests").endswith("(within the budget of 100000 a minute)")
+
+    # A budget below what polls every second would send: check says how often the exporter will poll.
+    over = run_exporter_cli(["check", "--prefect.api-url", prefect_server.api_url, "--prefect.poll-interval", "1s",
+                             "--prefect.max-requests-per-minute", "1000"], timeout=60)
+    assert over.returncode == 0, over.stdout + over.stderr
+    requests = int(re.search(r", (\d+) requests\)$", row(over.stdout, "result")).group(1))
+    assert requests * 60 > 1000
+    stretched = requests * 60 / 1000
+    shown = f"{round(stretched)}s" if stretched == round(stretched) or stretched >= 10 else f"{round(stretched * 10) / 10}s"
+    assert row(over.stdout, "requests") == (
+        f"{requests} in one poll; about {requests * 60} a minute at the poll interval of 1s "
+        f"(over the budget of 1000 a minute: polls will run every {shown})")
+
+
+def test_check_warns_about_an_untested_prefect_version(prefect_server, fault_proxy):
+    fault_proxy.set("rewrite", paths=r"/admin/version$", rewrite=lambda path, body: "3.2.1")
+    r = run_exporter_cli(["check", "--prefect.api-url", fault_proxy.api_url], timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr  # a warning, not a failure
+    assert row(r.stdout, "version").startswith("3.2.1 (API ")
+    assert ("Prefect 3.2.1 is outside the versions this exporter is tested with (3.4 to 3.9; CI runs 3.4.25 and 3.9.1)"
+            in r.stdout), r.stdout
 
 
 @pytest.mark.auth
