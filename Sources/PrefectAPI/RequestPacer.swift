@@ -26,7 +26,7 @@ public final class RequestPacer: Sendable {
         public var budgetPerMinute: Int?
         /// Limits learned from 429 answers, requests a minute by route (``RequestPacer/route(of:)``).
         public var learnedPerMinute: [String: Int]
-        /// Seconds requests spent waiting for the budget or a learned limit, in all.
+        /// Seconds requests spent waiting for the budget or a learned limit, in all (a wait counts from its start).
         public var waitedSeconds: Double
     }
 
@@ -111,8 +111,9 @@ public final class RequestPacer: Sendable {
             switch decision {
             case .success(let admission): return admission
             case .failure(let wait):
-                try await sleep(wait.seconds)
+                // Counted when the wait starts, so that a long one shows while it lasts.
                 state.withLock { $0.waited += wait.seconds }
+                try await sleep(wait.seconds)
             }
         }
     }
