@@ -124,3 +124,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.when in ("setup", "call"):
         for server in _servers:
             report.sections.append((f"prefect server :{server.port} log (tail)", server.log_tail(6000)))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here rather than in pytest.ini (see test_prefect_cloud.py).
+    config.addinivalue_line("markers", "cloud: Prefect-Cloud-shaped tests through cloudproxy.CloudProxy "
+                                       "(about 1 to 1.5 minutes); deselect with -m \"not cloud\"")
