@@ -58,6 +58,11 @@ public struct ExporterConfiguration: Sendable {
             auth = .basic(userPass)
         case (nil, nil): auth = .none
         }
+        let credentialSource: String? = switch auth {
+        case .none: nil
+        case .apiKey: options.apiKeyFile.map { "--prefect.api-key-file \($0)" } ?? "PREFECT_API_KEY"
+        case .basic: options.authStringFile.map { "--prefect.auth-string-file \($0)" } ?? "PREFECT_API_AUTH_STRING"
+        }
 
         if let caFile = options.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ConfigurationError(setting: "--prefect.ca-file", problem: "cannot read \(caFile)")
@@ -132,7 +137,8 @@ public struct ExporterConfiguration: Sendable {
         return ExporterConfiguration(
             prefect: PrefectClientConfiguration(
                 baseURL: apiURL, auth: auth, retries: options.retries, maxConcurrentRequests: options.maxConcurrentRequests,
-                maxRequestsPerMinute: options.maxRequestsPerMinute.flatMap { $0 > 0 ? $0 : nil }),
+                maxRequestsPerMinute: options.maxRequestsPerMinute.flatMap { $0 > 0 ? $0 : nil },
+                credentialSource: credentialSource),
             http: HTTPClientConfiguration(
                 connectTimeout: connectTimeout, requestTimeout: requestTimeout, caFile: options.caFile,
                 insecureSkipVerify: insecure, userAgent: "prefect-exporter/\(ExporterVersion.version)"),

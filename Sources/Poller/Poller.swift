@@ -181,7 +181,8 @@ public actor Poller {
         let complete = succeeded == result.outcomes.count
         pollCounts[complete ? "success" : (prefectUp ? "partial" : "failure"), default: 0] += 1
         let apiErrors = result.outcomes.compactMap { $0.error?.apiError }
-        if let retryAfter = apiErrors.compactMap(\.retryAfter).max() { skipUntil = now + retryAfter }
+        // Timed from the answer that asked to wait (the client's hold), not from the poll's start.
+        if let remaining = client.pacer.remainingHold { skipUntil = clock() + remaining }
         logOutcomes(result.outcomes, prefectAnswered: prefectUp)
 
         publishSnapshot(now: clock())
@@ -276,6 +277,7 @@ public actor Poller {
             lastPollFailure = nil
             for outcome in outcomes where outcome.success { loggedFailures[outcome.name] = nil }
         }
+        logAskedToWait(outcomes)
         for outcome in outcomes {
             let previous = loggedFailures[outcome.name]
             guard let error = outcome.error else {
@@ -295,6 +297,24 @@ public actor Poller {
         }
     }
 
+    /// One answer that asks to wait (429 or 503 with `Retry-After`) fails every collector that
+    /// still had to ask Prefect in that poll: one line names the answer and the collectors, and
+    /// each collector's cause counts as logged.
+    private func logAskedToWait(_ outcomes: [CollectorOutcome]) {
+        let waiting = outcomes.filter { outcome in
+            guard let error = outcome.error, let apiError = error.apiError else { return false }
+            return apiError.kind == .rateLimited && apiError.retryAfter != nil && loggedFailures[outcome.name] != error.cause
+        }
+        guard waiting.count > 1 else { return }
+        let errors = waiting.compactMap { $0.error?.apiError }
+        guard let answer = errors.first(where: { $0.status != nil }) ?? errors.first else { return }
+        let names = waiting.map(\.name).joined(separator: ", ")
+        logger.error(
+            "\(answer.message); these collectors failed this poll: \(names)",
+            metadata: ["reason": "rate_limited", "collectors": "\(names)"])
+        for outcome in waiting { loggedFailures[outcome.name] = outcome.error?.cause }
+    }
+
     /// Publishes a snapshot of what is known now without polling: before the first poll, the
     /// exporter's own metrics with `prefect_up 0`.
     public func publishCurrent() {
@@ -306,7 +326,7 @@ public actor Poller {
     static func wholePollMessage(_ error: CollectorError, client: PrefectClient) -> String {
         guard let apiError = error.apiError, apiError.kind == .forbidden else { return error.message }
         return "Prefect rejected the credentials (HTTP 403 on every endpoint, first \(apiError.endpoint) at "
-            + "\(client.configuration.redactedBaseURL)): \(client.configuration.auth.credentialHint)"
+            + "\(client.configuration.redactedBaseURL)): \(client.configuration.credentialHint)"
     }
 
     private func publishSnapshot(now: Double) {

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,6 +33,8 @@ public final class PrefectClient: Sendable {
     private let semaphore: AsyncSemaphore
     /// Keeps requests within the configured budget and Prefect's rate limits (see ``RequestPacer``).
     public let pacer: RequestPacer
+    /// Calls of ``serverVersion()`` left that skip `/admin/version` after it was refused.
+    private let adminVersionSkips = LockedValue(0)
 
     /// - Parameters:
     ///   - observer: called once per HTTP attempt, from any thread.
@@ -50,18 +53,29 @@ public final class PrefectClient: Sendable {
     // MARK: Endpoints
 
     /// The server's package version (`GET /admin/version`; nil on Prefect Cloud, which has no `/admin`)
-    /// and its API version (`GET /version`).
+    /// and its API version (`GET /version`). Once `/admin/version` is refused (404, 401 or 403),
+    /// it is asked again only every ``adminVersionRecheck``-th call.
     public func serverVersion() async throws(PrefectAPIError) -> (version: String?, apiVersion: String?) {
         let apiVersion: String = try await decode(String.self, from: send(.get, "/version", path: "/version"), endpoint: "/version")
+        let skip = adminVersionSkips.withLock { skips -> Bool in
+            guard skips > 0 else { return false }
+            skips -= 1
+            return true
+        }
+        if skip { return (nil, apiVersion) }
         var version: String?
         do {
             version = try await decode(
                 String.self, from: send(.get, "/admin/version", path: "/admin/version"), endpoint: "/admin/version")
         } catch where error.kind == .notFound || error.kind == .unauthorized || error.kind == .forbidden {
             version = nil
+            adminVersionSkips.withLock { $0 = Self.adminVersionRecheck - 1 }
         }
         return (version, apiVersion)
     }
+
+    /// How often ``serverVersion()`` asks `/admin/version` again after it was refused: every this many calls.
+    static let adminVersionRecheck = 20
 
     /// Every work pool.
     public func workPools() async throws(PrefectAPIError) -> [WorkPool] {
@@ -291,7 +305,7 @@ public final class PrefectClient: Sendable {
         case 401:
             return (PrefectAPIError(
                 kind: .unauthorized, endpoint: endpoint, status: status,
-                message: "Prefect rejected the credentials (HTTP 401) on \(where_): \(configuration.auth.credentialHint)"), false)
+                message: "Prefect rejected the credentials (HTTP 401) on \(where_): \(configuration.credentialHint)"), false)
         case 403:
             // A 403 names one endpoint: the same credentials may work everywhere else (Prefect Cloud
             // roles and service accounts grant per-resource access), so it is not a credentials hint.

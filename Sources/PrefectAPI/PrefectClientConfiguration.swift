@@ -39,10 +39,26 @@ public struct PrefectClientConfiguration: Sendable {
     public var maxConcurrentRequests: Int
     /// At most this many requests in any minute (see ``RequestPacer``); nil for no bound.
     public var maxRequestsPerMinute: Int?
+    /// Where the credential came from, for messages: `--prefect.api-key-file /run/secrets/key`,
+    /// `PREFECT_API_KEY`; nil when unknown. Never the credential itself.
+    public var credentialSource: String?
+
+    /// What a user should check when Prefect rejects the credentials, naming where they came from.
+    public var credentialHint: String {
+        guard let credentialSource else { return auth.credentialHint }
+        switch auth {
+        case .none: return auth.credentialHint
+        case .apiKey:
+            return "check the API key from \(credentialSource): it may be wrong, expired, or lack access to this workspace"
+        case .basic:
+            return "check the user:pass from \(credentialSource) against the server's PREFECT_SERVER_API_AUTH_STRING"
+        }
+    }
 
     public init(
         baseURL: String, auth: PrefectAuth = .none, retries: Int = 2, retryBaseDelay: Duration = .milliseconds(200),
-        pageSize: Int = 200, maxConcurrentRequests: Int = 4, maxRequestsPerMinute: Int? = nil
+        pageSize: Int = 200, maxConcurrentRequests: Int = 4, maxRequestsPerMinute: Int? = nil,
+        credentialSource: String? = nil
     ) {
         var trimmed = baseURL
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -53,6 +69,7 @@ public struct PrefectClientConfiguration: Sendable {
         self.pageSize = min(max(1, pageSize), 200)
         self.maxConcurrentRequests = max(1, maxConcurrentRequests)
         self.maxRequestsPerMinute = maxRequestsPerMinute.map { max(1, $0) }
+        self.credentialSource = credentialSource
     }
 
     /// The base URL with any `user:pass@` removed, for logs and the landing page.

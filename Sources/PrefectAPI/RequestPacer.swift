@@ -183,6 +183,15 @@ public final class RequestPacer: Sendable {
         }
     }
 
+    /// Seconds until Prefect's `Retry-After` has passed; nil when no hold is pending.
+    public var remainingHold: Double? {
+        state.withLock { state in
+            guard let until = state.holdUntil else { return nil }
+            let remaining = until - clock()
+            return remaining > 0 ? remaining : nil
+        }
+    }
+
     /// Requests let through since the last call, by route; resets them. One poll's requests.
     public func takePollCounts() -> [String: Int] {
         state.withLock { state in

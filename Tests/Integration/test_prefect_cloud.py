@@ -184,11 +184,6 @@ class BackoffViolation(AssertionError):
     """The exporter sent requests while a Retry-After it had been given was pending."""
 
 
-GATE_REASON = ("no client-wide Retry-After gate yet: after a 429/503 with Retry-After the exporter's other "
-               "requests of the same poll still go out, and the next poll is timed from the start of the "
-               "poll that got the answer (Poller.skipUntil = poll start + Retry-After), not from the answer")
-
-
 def backoff_violations(proxy: CloudProxy, status: int, since: float, until: float | None = None
                        ) -> tuple[list[str], int]:
     """For each answer ``status`` with Retry-After since ``since`` that opened a wait (it did not
@@ -349,8 +344,8 @@ def test_wrong_key_and_the_key_never_shows(seed: Seed, cloud_proxy, start_export
     errors = [line for line in log_text(bad).splitlines()
               if "HTTP 401" in line and "level=debug" not in line]
     assert len(errors) == 1, errors
-    # It names the flag; it does not name the file's path, though the exporter knows it (reported).
-    assert "--prefect.api-key-file" in errors[0] or str(wrong_path) in errors[0], errors[0]
+    # It names where the key came from: the flag and the file.
+    assert f"--prefect.api-key-file {wrong_path}" in errors[0], errors[0]
     assert_no_key(wrong, "the message itself", errors[0])
 
     good = start_exporter(cloud_args(seed, right_path, "--log.level", "debug"), api_url=proxy.api_url)
@@ -403,7 +398,6 @@ def test_server_info_without_admin_routes(seed: Seed, cloud_proxy, start_exporte
 # d. maintenance: 503 + Retry-After
 
 
-@pytest.mark.xfail(raises=BackoffViolation, strict=False, reason=GATE_REASON)
 def test_maintenance_window(seed: Seed, cloud_proxy, start_exporter, tmp_path):
     key = new_key()
     proxy: CloudProxy = cloud_proxy(key)
@@ -424,21 +418,14 @@ def test_maintenance_window(seed: Seed, cloud_proxy, start_exporter, tmp_path):
     lines = [line for line in log_text(exp).splitlines() if "retry after" in line]
     assert lines and "503" in lines[0] and "skipped" in lines[0], lines
     check_backoff(proxy, 503, t0)
-    # Said once: by one poll, about one answer (checked after the back-off: a poll sent too early
-    # gets a second 503 and logs again). When the 503 lands in the middle of a poll, today's
-    # exporter logs it once per collector it failed ("collector X failed: …", the same request
-    # named in each): tolerated here, reported to the lead.
-    stamps = [re.search(r"ts=(\S+)", line).group(1) for line in lines]
-    causes = {re.search(r"answered 503 to (\S+ \S+)", line).group(1) for line in lines}
-    when = [dt.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in stamps]
-    assert len(causes) == 1 and max(when) - min(when) < 1.0, lines
+    # Said once: one line names the answer (and, when it came mid-poll, the collectors it failed).
+    assert len(lines) == 1, lines
 
 
 # --------------------------------------------------------------------------------------------
 # e. rate limit: 429 + Retry-After
 
 
-@pytest.mark.xfail(raises=BackoffViolation, strict=False, reason=GATE_REASON)
 def test_rate_limit_429_stops_every_request(seed: Seed, cloud_proxy, start_exporter, tmp_path, record_property):
     key = new_key()
     limit, window = 8, 6.0

@@ -449,11 +449,17 @@ struct PrefectClientRequestTests {
         let transport = FakeTransport { request, _ in
             request.url.hasSuffix("/admin/version") ? status(code, #"{"detail":"Not Found"}"#) : ok(#""0.8.4""#)
         }
-        let version = try await makeClient(transport, log: log).serverVersion()
+        let client = makeClient(transport, log: log)
+        let version = try await client.serverVersion()
         #expect(version.version == nil)
         #expect(version.apiVersion == "0.8.4")
         #expect(log.all.map(\.endpoint) == ["/version", "/admin/version"])
         #expect(log.all.map(\.code) == ["200", String(code)])
+        // Refused once, /admin/version is asked again only every 20th call (Prefect Cloud has none).
+        for _ in 1..<PrefectClient.adminVersionRecheck { #expect(try await client.serverVersion().apiVersion == "0.8.4") }
+        #expect(log.all.filter { $0.endpoint == "/admin/version" }.count == 1)
+        _ = try await client.serverVersion()
+        #expect(log.all.filter { $0.endpoint == "/admin/version" }.count == 2)
     }
 
     @Test func serverVersionFailsWhenTheAdminAPIFailsOtherwise() async {
