@@ -10,7 +10,18 @@ Fixtures
                                    wait="up") -> harness.Exporter, stopped after the test
 
 Environment
-    PREFECT_EXPORTER_BIN  the exporter binary (default .build/debug/prefect-exporter)
+    PREFECT_EXPORTER_BIN      the exporter binary (default .build/debug/prefect-exporter)
+    PREFECT_TEST_PREFECT_CLI  the ``prefect`` CLI the test servers run (default .venv/bin/prefect),
+                              e.g. ``.venv-prefect-3.4/bin/prefect`` with ``-m core`` to test the
+                              older Prefect line that scripts/setup installs next to .venv
+
+Markers (pytest.ini)
+    core   the subset run against the older Prefect line too: exact series, the read-only
+           guarantee, counters
+    auth   needs the second server with basic auth
+
+Under pytest-xdist (``-n N --dist loadfile``, as scripts/test runs it) every worker has its own
+session servers, temporary directories and block of ports (harness.free_port).
 """
 
 from __future__ import annotations

@@ -120,6 +120,11 @@ class FaultProxy:
         request_body = options.pop("request_body", None)
         if isinstance(request_body, str):
             request_body = re.compile(request_body, re.S)
+        if kind == "gzip_bomb":
+            # Compress it now, not in the first requests: several collectors' requests arrive at
+            # once and each compressed the 50 MiB itself, which on a loaded machine took past the
+            # exporter's 1 s timeout (timeouts were logged instead of response_too_large).
+            _gzip_bomb(options.get("size", 50 << 20))
         with self._lock:
             generation = self._fault.generation + 1
             self._fault = Fault(kind=kind, paths=re.compile(paths) if paths else None, generation=generation,

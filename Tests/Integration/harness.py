@@ -52,11 +52,49 @@ def parse_time(s: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
+def _xdist_worker_index() -> int | None:
+    """0, 1, ... under pytest-xdist (PYTEST_XDIST_WORKER=gw<N>), else None."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        return int(worker[2:])
+    return None
+
+
+# Under pytest-xdist every worker takes ports from its own block below Linux's ephemeral range
+# (32768-60999 by default), so two workers never get the same port between free_port() and the
+# bind by the process that uses it, and no outgoing connection takes it meanwhile. Ports handed
+# out are not handed out again by this worker until the block wraps around.
+_PORT_BLOCK_BASE = 20000
+_PORT_BLOCK_SIZE = 1000
+_port_cursor: int | None = None
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    global _port_cursor
+    index = _xdist_worker_index()
+    if index is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    start = _PORT_BLOCK_BASE + (index % 12) * _PORT_BLOCK_SIZE
+    if _port_cursor is None:
+        _port_cursor = (os.getpid() * 7) % _PORT_BLOCK_SIZE
+    for _ in range(_PORT_BLOCK_SIZE):
+        port = start + _port_cursor
+        _port_cursor = (_port_cursor + 1) % _PORT_BLOCK_SIZE
+        if _can_bind(port):
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + _PORT_BLOCK_SIZE - 1}")
 
 
 def unique(prefix: str) -> str:
@@ -145,7 +183,24 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def prefect_executable() -> str:
-    """The ``prefect`` CLI: the repo's .venv, else next to the running Python, else PATH."""
+    """The ``prefect`` CLI the test servers run.
+
+    ``PREFECT_TEST_PREFECT_CLI`` if set (a path, relative to the repo root or absolute; e.g.
+    ``.venv-prefect-3.4/bin/prefect`` to test an older server with the same pytest), else the
+    repo's .venv, else next to the running Python, else PATH.
+    """
+    chosen = os.environ.get("PREFECT_TEST_PREFECT_CLI")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_absolute() and os.sep not in chosen:
+            found = shutil.which(chosen)
+            path = Path(found) if found else REPO_ROOT / path
+        elif not path.is_absolute():
+            path = REPO_ROOT / path
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise RuntimeError(f"PREFECT_TEST_PREFECT_CLI={chosen}: {path} is not an executable file "
+                               "(scripts/setup installs .venv-prefect-3.4/bin/prefect)")
+        return str(path)
     candidates = [REPO_ROOT / ".venv" / "bin" / "prefect", Path(sys.executable).parent / "prefect"]
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
@@ -389,7 +444,10 @@ class PrefectAPI:
         queues = [q for q in self.pool_queues(pool) if queue_names is None or q["name"] in queue_names]
         ids = {q["id"] for q in queues}
         before_q = {q["id"]: q["last_polled"] for q in queues}
-        deps = [d for d in self.deployments(pool) if d["work_queue_id"] in ids]
+        names = {q["name"] for q in queues}
+        # Prefect 3.4 has no work_queue_id on deployments; its work_queue_name is unique in the pool.
+        deps = [d for d in self.deployments(pool)
+                if (d["work_queue_id"] in ids if "work_queue_id" in d else d.get("work_queue_name") in names)]
         before_d = {d["id"]: d["last_polled"] for d in deps}
         body: dict[str, Any] = {}
         if queue_names is not None:

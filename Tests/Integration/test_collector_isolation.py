@@ -335,8 +335,10 @@ def run_fault_phase(exp: Exporter, inv: Inventory, fault_proxy: FaultProxy, sinc
         return f"{collector}'s families changed while it fails: {_dict_diff(frozen, now_served)}"
 
     violations: list[str] = []
+    scrape_times: list[float] = [f1.time]
 
     def observe(s: Scrape) -> None:
+        scrape_times.append(s.time)
         problem = frozen_or_stale(s)
         if problem:
             violations.append(problem)
@@ -392,9 +394,15 @@ def run_fault_phase(exp: Exporter, inv: Inventory, fault_proxy: FaultProxy, sinc
             observe(x)
             return not families_present(x, world0, mine)
         exp.wait_scrape(gone, timeout=MAX_STALENESS + 15, message=f"{collector}'s families to go stale")
-        assert last_present[0] >= frozen_at + MAX_STALENESS - 2.5, (
-            f"{collector}'s families last seen {last_present[0] - frozen_at:.1f}s after its last success "
-            f"(max staleness {MAX_STALENESS}s)")
+        # Seen until shortly before max staleness, if this test scraped then at all: on a loaded
+        # machine (xdist workers beside other jobs) the mutations of step 2 alone can take past
+        # max staleness, and then no scrape falls in the window. A scrape in it that missed the
+        # families is a violation recorded by observe() (dropped too early).
+        window = (frozen_at + MAX_STALENESS - 2.5, frozen_at + MAX_STALENESS - 0.2)
+        if any(window[0] <= t < window[1] for t in scrape_times):
+            assert last_present[0] >= window[0], (
+                f"{collector}'s families last seen {last_present[0] - frozen_at:.1f}s after its last success "
+                f"(max staleness {MAX_STALENESS}s)")
         wait_exact(exp, inv, since, others, failing=collector, after=t_mut, check=frozen_or_stale, observe=observe)
     assert not violations, violations[:5]
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import pytest
+
 from harness import parse_time, utcnow
+
+# Also run against the older Prefect line (scripts/test: -m core).
+pytestmark = pytest.mark.core
 
 FINISHED = "prefect_flow_runs_finished_total"
 DURATION = "prefect_flow_run_duration_seconds"

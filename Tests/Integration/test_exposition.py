@@ -47,6 +47,12 @@ def busy_exporter(prefect):
     prefect.run_in_state(dep, "SCHEDULED", scheduled_time=now + dt.timedelta(hours=1))
     to_finish = [prefect.run_in_state(dep, "RUNNING") for _ in range(2)]
     prefect.poll_as_worker(pool, ["q"])
+    # An interval schedule and a global concurrency limit with a slot taken, so that their
+    # families exist whatever ran before on this server (under pytest-xdist this module may be
+    # the first on its worker's server). The shared server's scheduler is off: no runs follow.
+    prefect.post(f"/deployments/{dep['id']}/schedules", [{"schedule": {"interval": 3600}, "active": True}])
+    limit = prefect.post("/v2/concurrency_limits/", {"name": f"cl-{pool[-8:]}", "limit": 4, "active": True})
+    prefect.post("/v2/concurrency_limits/increment", {"names": [limit["name"]], "slots": 1, "mode": "concurrency"})
     return {"pool": pool, "dep": dep, "to_finish": to_finish}
 
 

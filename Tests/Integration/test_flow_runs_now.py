@@ -12,6 +12,9 @@ import pytest
 
 from harness import parse_time, unique, utcnow
 
+# Also run against the older Prefect line (scripts/test: -m core).
+pytestmark = pytest.mark.core
+
 # The state names the README promises a zero-filled series for, with their state type.
 KNOWN_STATE_NAMES = {
     "Scheduled": "SCHEDULED", "Late": "SCHEDULED", "AwaitingRetry": "SCHEDULED",

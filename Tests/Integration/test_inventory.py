@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness import parse_time, wait_for
+
+# Also run against the older Prefect line (scripts/test: -m core).
+pytestmark = pytest.mark.core
 
 STATUSES = ("READY", "NOT_READY", "PAUSED")
 

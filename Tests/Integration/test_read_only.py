@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from harness import parse_time, utcnow
+
+# Also run against the older Prefect line (scripts/test: -m core).
+pytestmark = pytest.mark.core
 
 
 def _snapshot(prefect, pool: str) -> dict:
