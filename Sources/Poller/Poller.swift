@@ -231,6 +231,9 @@ public actor Poller {
                     metadata: ["requests_per_poll": "\(requests)", "interval_seconds": "\(needed)"])
                 stretched = true
             }
+        } else if stretched, needed > configured * 0.9 {
+            // Near the boundary: stay stretched rather than log "fits again" and "exceeds" in turn.
+            interval = configured
         } else {
             interval = configured
             if stretched {

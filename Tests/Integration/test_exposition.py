@@ -66,7 +66,9 @@ def exporter_with_everything(busy_exporter, prefect, request):
     server = request.getfixturevalue("prefect_server")
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="exporter-exposition-", suffix=".log")[1])
-    exp = Exporter(default_exporter_args(server.api_url, port), clean_env(), port, log)
+    # A budget far above what it spends, so that prefect_exporter_request_budget_per_minute is served too.
+    exp = Exporter(default_exporter_args(server.api_url, port, ["--prefect.max-requests-per-minute", "1000000"]),
+                   clean_env(), port, log)
     try:
         exp.wait_ready()
         exp.wait_up()
