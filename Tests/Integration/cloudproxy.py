@@ -50,6 +50,7 @@ from typing import Iterable
 import pytest
 
 from faultproxy import _forward, _hard_close, _send_head
+from httpwire import read_request
 from harness import free_port
 
 MAX_RECORDS = 50_000
@@ -207,7 +208,7 @@ class CloudProxy:
         try:
             rfile = client.makefile("rb")
             while True:
-                request = _read_request(rfile, client)
+                request = read_request(rfile, client)
                 if request is None:
                     return
                 method, target, headers, body = request
@@ -312,35 +313,6 @@ class CloudProxy:
 
 def _json(obj: object) -> bytes:
     return json.dumps(obj).encode()
-
-
-def _read_request(rfile, client: socket.socket) -> tuple[str, str, list[tuple[str, str]], bytes] | None:
-    """One HTTP/1.1 request: (method, target, headers, body); None when the client closed or sent
-    something else. Answers ``Expect: 100-continue`` so that clients need not wait for it."""
-    line = rfile.readline(65537)
-    if not line or not line.strip():
-        return None
-    parts = line.decode("latin-1").rstrip("\r\n").split(" ")
-    if len(parts) != 3:
-        return None
-    method, target, _version = parts
-    headers: list[tuple[str, str]] = []
-    for _ in range(200):
-        raw = rfile.readline(65537)
-        if raw in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = raw.decode("latin-1").partition(":")
-        headers.append((name.strip(), value.strip()))
-    lowered = {n.lower(): v for n, v in headers}
-    if any(n.lower() == "transfer-encoding" for n, _ in headers):
-        return None  # not needed by the exporter; refuse rather than misread
-    length = int(lowered.get("content-length", "0") or 0)
-    if length > 16 << 20:
-        return None
-    if lowered.get("expect", "").lower() == "100-continue":
-        client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-    body = rfile.read(length) if length else b""
-    return method, target, headers, body
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ from typing import Any, Callable
 import pytest
 
 from harness import free_port
+from httpwire import read_request
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
                "content-length", "content-encoding", "accept-encoding", "host"}
@@ -203,7 +204,7 @@ class FaultProxy:
         try:
             rfile = client.makefile("rb")
             while True:
-                request = _read_request(rfile)
+                request = read_request(rfile)
                 if request is None:
                     return
                 method, target, headers, body = request
@@ -345,29 +346,6 @@ def _hard_close(s: socket.socket) -> None:
         s.close()
     except OSError:
         pass
-
-
-def _read_request(rfile) -> tuple[str, str, list[tuple[str, str]], bytes] | None:
-    line = rfile.readline(65537)
-    if not line or not line.strip():
-        return None
-    parts = line.decode("latin-1").rstrip("\r\n").split(" ")
-    if len(parts) != 3:
-        return None
-    method, target, _version = parts
-    headers: list[tuple[str, str]] = []
-    for _ in range(200):
-        raw = rfile.readline(65537)
-        if raw in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = raw.decode("latin-1").partition(":")
-        headers.append((name.strip(), value.strip()))
-    length = 0
-    for name, value in headers:
-        if name.lower() == "content-length":
-            length = int(value)
-    body = rfile.read(length) if length else b""
-    return method, target, headers, body
 
 
 def _forward(upstream: http.client.HTTPConnection, method: str, target: str, headers: list[tuple[str, str]],
