@@ -444,3 +444,34 @@ def test_rate_limit_429_stops_every_request(seed: Seed, cloud_proxy, start_expor
     record_property("flow_runs_requests", len(fr))
     record_property("answered_429", sum(1 for r in fr if r.status == 429))
     check_backoff(proxy, 429, t0)
+
+
+# --------------------------------------------------------------------------------------------
+# f. Cloud's per-minute limit: after one 429, never again
+
+
+def test_a_per_minute_limit_is_never_exceeded_after_its_first_429(seed: Seed, cloud_proxy, start_exporter, tmp_path):
+    """Cloud-sized window (60 s) and a limit a few polls use up: the first 429 makes the exporter
+    wait out Retry-After, learn a flow_runs limit below the proxy's, and send within it from then
+    on: no further 429 (beyond requests already in flight at the first), and the inventory goes on."""
+    key = new_key()
+    limit = 30
+    proxy: CloudProxy = cloud_proxy(key, limit=limit, window=60.0)
+    exp = start_exporter(cloud_args(seed, key_file(tmp_path, key), "--prefect.poll-interval", "1s"),
+                         api_url=proxy.api_url, wait="metrics")
+    first = wait_for(lambda: proxy.first(429), timeout=40, message="a 429 from the proxy")
+    # Past the Retry-After and some polls into the learned limit.
+    time.sleep(first.retry_after + 15)
+    assert exp.alive()
+    later = [r for r in proxy.requests_since(first.mono) if r.status == 429 and r.mono > first.answered_mono + 1.0]
+    assert not later, f"{len(later)} more 429s after the first:\n{describe(later[:10], first.mono)}"
+    in_flight = [r for r in proxy.requests_since(first.mono) if r.status == 429]
+    assert len(in_flight) <= MAX_CONCURRENT, describe(in_flight, first.mono)
+    s = exp.scrape()
+    learned = s.value("prefect_exporter_request_budget_per_minute", route="flow_runs")
+    assert 10 <= learned < limit, learned
+    # It polls again within the limit: flow_runs requests were forwarded after the wait.
+    resumed = [r for r in proxy.requests_since(first.answered_mono + first.retry_after, flow_runs=True) if r.forwarded]
+    assert resumed, "no flow_runs request after the Retry-After"
+    assert proxy.max_in_window(0.0, 60.0) <= limit
+    assert s.value("prefect_exporter_poll_interval_seconds") > 1
