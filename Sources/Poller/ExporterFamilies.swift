@@ -48,7 +48,7 @@ public enum ExporterFamilies {
         labels: ["route"])
     public static let requestBudgetWait = FamilyDescriptor(
         "prefect_exporter_request_budget_wait_seconds_total", .counter,
-        help: "Seconds requests waited to stay within the request budget or a learned limit.")
+        help: "Seconds requests waited to stay within --prefect.max-requests-per-minute.")
 
     /// Every health family, in the order served.
     public static let families = [

@@ -244,6 +244,14 @@ public final class PrefectClient: Sendable {
                     kind: .transport(.other), endpoint: endpoint,
                     message: "\(method.rawValue) \(endpoint) was cancelled while waiting for the request budget")
             }
+            if case .overLimit(let limit) = admission {
+                semaphore.release()
+                throw PrefectAPIError(
+                    kind: .rateLimited, endpoint: endpoint,
+                    message: "\(method.rawValue) \(endpoint) was not sent: the \(route) routes are at the limit of \(limit) "
+                        + "requests a minute learned from Prefect's 429 answers at \(configuration.redactedBaseURL); "
+                        + "polls run less often until they fit")
+            }
             if case .held(let remaining) = admission {
                 semaphore.release()
                 throw PrefectAPIError(

@@ -9,7 +9,9 @@ import Locking
 ///   one in the window is a minute old.
 /// - **Limits learned from a 429.** When Prefect rate-limits a route (`flow_runs`, say) after the
 ///   exporter sent it at least ``minimumToLearn`` requests in the minute before, the pacer allows
-///   that route 90% of them, and lowers that again at each further 429. A limit is lifted
+///   that route 90% of them, and lowers that again at each further 429. A request over a learned
+///   limit is not sent and does not wait: it fails at once (``Admission/overLimit(_:)``), so the
+///   poll ends and says what failed, and the poll interval stretches to fit the limit. A limit is lifted
 ///   ``learnedLifetime`` after the route's last 429: Prefect Cloud's limits are shared with the
 ///   account's other clients, so a 429 may say more about them than about the exporter. A 429
 ///   after fewer requests teaches nothing; its `Retry-After` is still honoured.
@@ -26,7 +28,7 @@ public final class RequestPacer: Sendable {
         public var budgetPerMinute: Int?
         /// Limits learned from 429 answers, requests a minute by route (``RequestPacer/route(of:)``).
         public var learnedPerMinute: [String: Int]
-        /// Seconds requests spent waiting for the budget or a learned limit, in all (a wait counts from its start).
+        /// Seconds requests spent waiting for the budget, in all (a wait counts from its start).
         public var waitedSeconds: Double
     }
 
@@ -35,6 +37,8 @@ public final class RequestPacer: Sendable {
         case send
         /// Prefect asked to wait: this many seconds remain.
         case held(remaining: Double)
+        /// The route is at the limit learned from Prefect's 429s: this many requests a minute.
+        case overLimit(Int)
     }
 
     private struct State {
@@ -90,9 +94,10 @@ public final class RequestPacer: Sendable {
         return String(first)
     }
 
-    /// Waits until a request to `route` fits the budget and the learned limits, then counts it as
-    /// sent now. Returns ``Admission/held(remaining:)`` at once, without counting it, while Prefect's
-    /// `Retry-After` is pending; throws only when the task is cancelled while waiting.
+    /// Waits until a request to `route` fits the budget, then counts it as sent now. Returns at
+    /// once, without counting it as sent, ``Admission/held(remaining:)`` while Prefect's
+    /// `Retry-After` is pending and ``Admission/overLimit(_:)`` when the route is at its learned
+    /// limit; throws only when the task is cancelled while waiting.
     func admit(route: String) async throws -> Admission {
         while true {
             let decision = state.withLock { state -> Result<Admission, WaitNeeded> in
@@ -102,6 +107,11 @@ public final class RequestPacer: Sendable {
                     state.holdUntil = nil
                 }
                 Self.expire(&state, now: now)
+                if let limit = state.learned[route], (state.sentByRoute[route] ?? 0) >= limit {
+                    // Counted as this poll's, so that the interval stretches to what the poll needs.
+                    state.pollCounts[route, default: 0] += 1
+                    return .success(.overLimit(limit))
+                }
                 if let wait = waitNeeded(state, route: route, now: now) { return .failure(WaitNeeded(seconds: wait)) }
                 state.sent.append((now, route))
                 state.sentByRoute[route, default: 0] += 1
@@ -120,21 +130,13 @@ public final class RequestPacer: Sendable {
 
     private struct WaitNeeded: Error { var seconds: Double }
 
-    /// Seconds until a request to `route` would fit, or nil when it fits now.
+    /// Seconds until a request fits the configured budget, or nil when it fits now.
     private func waitNeeded(_ state: State, route: String, now: Double) -> Double? {
-        var wait: Double?
         let live = state.sent[state.head...]
-        if let budget = budgetPerMinute, live.count >= budget {
-            // The request that leaves the window next frees a slot once the count is below budget.
-            let index = live.startIndex + (live.count - budget)
-            wait = live[index].time + Self.window - now
-        }
-        if let limit = state.learned[route], let count = state.sentByRoute[route], count >= limit {
-            let times = live.filter { $0.route == route }.map(\.time)
-            let freeing = times[times.count - limit] + Self.window - now
-            wait = max(wait ?? 0, freeing)
-        }
-        return wait.map { max(0.01, $0) }
+        guard let budget = budgetPerMinute, live.count >= budget else { return nil }
+        // The request that leaves the window next frees a slot once the count is below budget.
+        let index = live.startIndex + (live.count - budget)
+        return max(0.01, live[index].time + Self.window - now)
     }
 
     private static func expire(_ state: inout State, now: Double) {

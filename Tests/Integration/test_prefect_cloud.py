@@ -417,9 +417,11 @@ def test_maintenance_window(seed: Seed, cloud_proxy, start_exporter, tmp_path):
     wait_exact(exp, seed, exp.started_at, timeout=40)
     lines = [line for line in log_text(exp).splitlines() if "retry after" in line]
     assert lines and "503" in lines[0] and "skipped" in lines[0], lines
-    check_backoff(proxy, 503, t0)
-    # Said once: one line names the answer (and, when it came mid-poll, the collectors it failed).
-    assert len(lines) == 1, lines
+    waits = check_backoff(proxy, 503, t0)
+    # Said once per answer that made the exporter wait: one line names it (and, when it came
+    # mid-poll, the collectors it failed), not one line per collector. (A poll that starts just as
+    # the window closes may meet a second 503: that is a second answer.)
+    assert 1 <= len(lines) <= waits, (waits, lines)
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,9 +85,15 @@ private final class ManualClock: Sendable {
         let before = clock.now
         #expect(try await pacer.admit(route: "work_pools") == .send)
         #expect(clock.now == before)
-        // flow_runs waits until only 8 of its requests remain in the window.
+        // Over it, a flow_runs request fails at once, unsent (and counted as the poll's), until
+        // only 8 of the route's requests remain in the window.
+        _ = pacer.takePollCounts()
+        #expect(try await pacer.admit(route: "flow_runs") == .overLimit(9))
+        #expect(clock.now == before)
+        #expect(pacer.takePollCounts() == ["flow_runs": 1])
+        clock.advance(1000 + 2 + RequestPacer.window - clock.now)
         #expect(try await pacer.admit(route: "flow_runs") == .send)
-        #expect(clock.now == 1000 + 2 + RequestPacer.window)
+        #expect(clock.sleeps.isEmpty)
         #expect(pacer.minimumInterval(forPollSending: ["flow_runs": 18, "work_pools": 40]) == 120)
     }
 
