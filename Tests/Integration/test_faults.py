@@ -167,11 +167,21 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
     else:
         assert (collectors or poll_lines) and len(poll_lines) <= 1, "\n".join(errors)
     assert all(f"reason={reason}" in line for line in errors), errors
-    assert not log_lines(exp, r"level=warn"), log_lines(exp, r"level=warn")
+    # A 429 (here without Retry-After) teaches the flow_runs routes a limit and stretches the
+    # interval to fit it: said once each, at warn level. Nothing else warns.
+    rate_limited = kind == "status" and options.get("status") == 429
+    learned = r"Prefect rate-limited the flow_runs routes|polls exceed the request budget"
+    warnings = [line for line in log_lines(exp, r"level=warn") if not (rate_limited and re.search(learned, line))]
+    assert not warnings, warnings
+    # (Whether it learns depends on how many flow_runs requests the polls before the fault sent:
+    # at least 10 in the minute before, test_request_budget.py covers that case exactly.)
+    assert len(log_lines(exp, r"level=warn.*Prefect rate-limited the flow_runs routes")) <= 1
 
     fault_proxy.clear()
+    # Polls every second recover within a few; under a learned limit they come every half minute or so,
+    # and the first may still find the route's minute full.
     s = exp.wait_scrape(lambda s: s.value("prefect_up") == 1 and all(v == 1 for v in s.series("prefect_exporter_collector_success").values()),
-                        timeout=20, message="every collector succeeding after the fault")
+                        timeout=150 if rate_limited else 20, message="every collector succeeding after the fault")
     assert s.series("prefect_server_info")
     if poll_lines:
         assert len(log_lines(exp, r"level=info.*Prefect polls succeed again")) == 1
