@@ -92,10 +92,11 @@ def test_pools_queues_workers_deployments(prefect, unique_name, start_exporter):
 
 def test_worker_goes_offline(prefect, unique_name, start_exporter):
     """A worker that stops heartbeating is OFFLINE after 3 intervals (the server's foreman loop
-    runs every second in these tests) and its pool goes NOT_READY."""
+    runs every second in these tests) and its pool goes NOT_READY. The interval of 3 s leaves the
+    exporter 9 s to see it ONLINE first, also when parallel workers load the machine (1 s failed once)."""
     pool = unique_name("pool")
     prefect.create_pool(pool)
-    prefect.heartbeat(pool, "short-lived", heartbeat_interval_seconds=1)
+    prefect.heartbeat(pool, "short-lived", heartbeat_interval_seconds=3)
     exp = start_exporter()
     s = exp.scrape()
     assert s.value("prefect_work_pool_workers", work_pool=pool, status="ONLINE") == 1
