@@ -189,7 +189,7 @@ def test_fault(fault_proxy: FaultProxy, start_exporter, kind, options, code, rea
         for collector in collectors:
             assert len(log_lines(exp, rf"level=info.*collector {collector} succeeds again")) == 1, collector
     # And stays within the same bound afterwards (glibc keeps some freed memory in its arenas).
-    exp.wait_polls(1)
+    exp.wait_polls(1, timeout=90 if rate_limited else None)
     after = rss_kb(exp.process.pid)
     assert after < baseline + rss_mb * 1024 or not RSS_BOUNDS, f"RSS {baseline} kB before, {after} kB after {kind}"
 
