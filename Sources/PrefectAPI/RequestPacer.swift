@@ -112,7 +112,7 @@ public final class RequestPacer: Sendable {
                     state.pollCounts[route, default: 0] += 1
                     return .success(.overLimit(limit))
                 }
-                if let wait = waitNeeded(state, route: route, now: now) { return .failure(WaitNeeded(seconds: wait)) }
+                if let wait = budgetWait(state, now: now) { return .failure(WaitNeeded(seconds: wait)) }
                 state.sent.append((now, route))
                 state.sentByRoute[route, default: 0] += 1
                 state.pollCounts[route, default: 0] += 1
@@ -131,7 +131,7 @@ public final class RequestPacer: Sendable {
     private struct WaitNeeded: Error { var seconds: Double }
 
     /// Seconds until a request fits the configured budget, or nil when it fits now.
-    private func waitNeeded(_ state: State, route: String, now: Double) -> Double? {
+    private func budgetWait(_ state: State, now: Double) -> Double? {
         let live = state.sent[state.head...]
         guard let budget = budgetPerMinute, live.count >= budget else { return nil }
         // The request that leaves the window next frees a slot once the count is below budget.
