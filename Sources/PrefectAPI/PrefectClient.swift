@@ -235,29 +235,31 @@ public final class PrefectClient: Sendable {
         while true {
             await semaphore.acquire()
             // Paced after the concurrency limit, so that a request counts from when it is sent.
-            let admission: RequestPacer.Admission
+            let refusal: PrefectAPIError?
             do {
-                admission = try await pacer.admit(route: route)
+                switch try await pacer.admit(route: route) {
+                case .send:
+                    refusal = nil
+                case .overLimit(let limit):
+                    refusal = PrefectAPIError(
+                        kind: .rateLimited, endpoint: endpoint,
+                        message: "\(method.rawValue) \(endpoint) was not sent: the \(route) routes are at the limit of \(limit) "
+                            + "requests a minute learned from Prefect's 429 answers at \(configuration.redactedBaseURL); "
+                            + "polls run less often until they fit")
+                case .held(let remaining):
+                    refusal = PrefectAPIError(
+                        kind: .rateLimited, endpoint: endpoint, retryAfter: remaining,
+                        message: "\(method.rawValue) \(endpoint) was not sent: Prefect at \(configuration.redactedBaseURL) asked "
+                            + "the exporter to wait (Retry-After) another \(Int(remaining.rounded(.up)))s")
+                }
             } catch {
-                semaphore.release()
-                throw PrefectAPIError(
+                refusal = PrefectAPIError(
                     kind: .transport(.other), endpoint: endpoint,
                     message: "\(method.rawValue) \(endpoint) was cancelled while waiting for the request budget")
             }
-            if case .overLimit(let limit) = admission {
+            if let refusal {
                 semaphore.release()
-                throw PrefectAPIError(
-                    kind: .rateLimited, endpoint: endpoint,
-                    message: "\(method.rawValue) \(endpoint) was not sent: the \(route) routes are at the limit of \(limit) "
-                        + "requests a minute learned from Prefect's 429 answers at \(configuration.redactedBaseURL); "
-                        + "polls run less often until they fit")
-            }
-            if case .held(let remaining) = admission {
-                semaphore.release()
-                throw PrefectAPIError(
-                    kind: .rateLimited, endpoint: endpoint, retryAfter: remaining,
-                    message: "\(method.rawValue) \(endpoint) was not sent: Prefect at \(configuration.redactedBaseURL) asked "
-                        + "the exporter to wait (Retry-After) another \(Int(remaining.rounded(.up)))s")
+                throw refusal
             }
             let outcome: Result<HTTPResponse, HTTPClientError>
             do {
