@@ -91,6 +91,7 @@ public actor Poller {
     private var lastOutcomes: [CollectorOutcome] = []
     private var prefectUp = false
     private var pollCounts: [String: Double] = ["success": 0, "partial": 0, "failure": 0, "skipped": 0]
+    /// Polls are skipped until then: Prefect asked to wait (`Retry-After`).
     private var skipUntil: Double?
     /// The reason each failing collector last logged, so a cause is logged once, not every poll.
     private var loggedFailures: [String: String] = [:]
@@ -130,9 +131,14 @@ public actor Poller {
     public func run() async {
         while !Task.isCancelled {
             let started = clock()
-            _ = await pollOnce()
+            let report = await pollOnce()
             let jittered = interval * Double.random(in: (stretched ? 1.0 : 0.9)...1.1)
-            let remaining = max(0.05, jittered - (clock() - started))
+            var wake = started + jittered
+            // While Prefect's Retry-After holds, polls are skipped at the interval (so that the
+            // page says so); the first poll after the hold comes when it ends, not up to an
+            // interval later. (The poll that was asked to wait keeps the interval before its first skip.)
+            if report.skipped, let skipUntil { wake = min(wake, skipUntil) }
+            let remaining = max(0.05, wake - clock())
             do {
                 try await Task.sleep(for: .milliseconds(Int(remaining * 1000)))
             } catch {

@@ -84,6 +84,16 @@ def _iso_time(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def _row(db: sqlite3.Connection, query: str, key: str, timeout: float = 30.0) -> dict:
+    """The one row ``query`` selects. A template run was created through the API just before, and
+    once (under four parallel test workers) its row was not yet readable from the file: wait for it."""
+    deadline = time.monotonic() + timeout
+    while (row := db.execute(query, (key,)).fetchone()) is None:
+        assert time.monotonic() < deadline, f"no row after {timeout}s: {query} ({key})"
+        time.sleep(0.2)
+    return dict(row)
+
+
 def insert_copies(db_path: Path, layout: Layout, specs: list[tuple[dict, tuple[str, str], float, str]]) -> list[str]:
     """Writes SCHEDULED runs into Prefect's database, each a copy of its deployment's template run.
 
@@ -94,9 +104,9 @@ def insert_copies(db_path: Path, layout: Layout, specs: list[tuple[dict, tuple[s
         db.row_factory = sqlite3.Row
         runs, states = {}, {}
         for dep_id, run_id in layout.templates.items():
-            run = dict(db.execute("SELECT * FROM flow_run WHERE id = ?", (run_id,)).fetchone())
+            run = _row(db, "SELECT * FROM flow_run WHERE id = ?", run_id)
             runs[dep_id] = run
-            states[dep_id] = dict(db.execute("SELECT * FROM flow_run_state WHERE id = ?", (run["state_id"],)).fetchone())
+            states[dep_id] = _row(db, "SELECT * FROM flow_run_state WHERE id = ?", run["state_id"])
         run_cols = list(next(iter(runs.values())))
         state_cols = list(next(iter(states.values())))
         now = _db_time(time.time())
