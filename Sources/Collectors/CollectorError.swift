@@ -49,4 +49,10 @@ public enum CollectorError: Error, Sendable, CustomStringConvertible {
         if case .api(let error) = self { return error }
         return nil
     }
+
+    /// The error to report of several that failed together: the first that is a cause (not a
+    /// request refused unsent because of another answer), else the first; nil when there is none.
+    static func cause(among errors: [CollectorError]) -> CollectorError? {
+        errors.first { !($0.apiError?.wasRefusedUnsent ?? false) } ?? errors.first
+    }
 }

@@ -10,13 +10,32 @@ func capture<Output, Failure: Error>(_ body: () async throws(Failure) -> Output)
     }
 }
 
+extension Result {
+    /// The error, when this is a failure.
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
 /// Runs `transform` on every element concurrently (the client bounds requests in flight) and
-/// returns the results in input order, or the first error.
+/// returns the results in input order, or an error: the first that is a cause
+/// (``PrefectAPIError/cause(among:)``), so that a 503 is reported rather than the requests that
+/// were not sent because of it.
 func concurrentMap<Element: Sendable, Output: Sendable>(
     _ elements: [Element], _ transform: @escaping @Sendable (Element) async throws(PrefectAPIError) -> Output
 ) async throws(PrefectAPIError) -> [Output] {
     let results = await concurrentResults(elements, transform)
-    return try results.map { result throws(PrefectAPIError) in try result.get() }
+    var outputs: [Output] = []
+    var errors: [PrefectAPIError] = []
+    for result in results {
+        switch result {
+        case .success(let output): outputs.append(output)
+        case .failure(let error): errors.append(error)
+        }
+    }
+    if let cause = PrefectAPIError.cause(among: errors) { throw cause }
+    return outputs
 }
 
 /// Runs `transform` on every element concurrently (the client bounds requests in flight) and

@@ -57,7 +57,11 @@ struct FinishedFlowRunCollector: Collector {
         async let started = capture { () async throws(CollectorError) in
             try await context.flowRuns(matching: FlowRunQueries.started(since: since), sort: FlowRunQueries.Sort.startTimeDescending)
         }
-        let (finishedRuns, startedRuns) = (try await finished.get(), try await started.get())
+        let (finishedResult, startedResult) = (await finished, await started)
+        if let cause = CollectorError.cause(among: [finishedResult.failure, startedResult.failure].compactMap { $0 }) {
+            throw cause
+        }
+        let (finishedRuns, startedRuns) = (try finishedResult.get(), try startedResult.get())
         // The deployment labels as the other families give them (the selected deployments).
         var names = PollData()
         if let deployments = context.inputs.last(DeploymentCollector.self) {

@@ -40,6 +40,19 @@ public struct PrefectAPIError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
+    /// Whether the request was never sent because of an earlier answer (Prefect's `Retry-After`
+    /// pending, or a route at the limit learned from a 429): a consequence, not a cause. When
+    /// several requests of one collector fail, the error reported is a cause where there is one.
+    public var wasRefusedUnsent: Bool {
+        kind == .rateLimited && status == nil
+    }
+
+    /// The error to report of several that failed together: the first that is a cause (not
+    /// ``wasRefusedUnsent``), else the first; nil when there is none.
+    public static func cause(among errors: [PrefectAPIError]) -> PrefectAPIError? {
+        errors.first { !$0.wasRefusedUnsent } ?? errors.first
+    }
+
     /// A short, stable reason for metrics and de-duplicated logging.
     public var reason: String {
         switch kind {

@@ -190,3 +190,39 @@ struct DueRunSyncTests {
         #expect(Set(ledger.ids) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))
     }
 }
+
+/// A collector whose requests fail together reports the answer that caused it, not the requests
+/// that were refused unsent because of it (Retry-After pending, or a learned limit).
+@Suite("The cause of a collector's failure")
+struct FailureCauseTests {
+    private static let unavailable = PrefectAPIError(
+        kind: .rateLimited, endpoint: "/flow_runs/count", status: 503, retryAfter: 6,
+        message: "Prefect answered 503 to POST /flow_runs/count and asked to retry after 6s")
+    private static let held = PrefectAPIError(
+        kind: .rateLimited, endpoint: "/flow_runs/count", retryAfter: 5.9,
+        message: "POST /flow_runs/count was not sent: Prefect asked the exporter to wait (Retry-After) another 6s")
+    private static let timeout = PrefectAPIError(kind: .transport(.timeout), endpoint: "/flow_runs/filter", message: "timed out")
+
+    @Test func concurrentRequestsReportTheAnswerNotTheRequestsHeldBecauseOfIt() async {
+        // The held refusals come first in input order; the 503 that caused them is reported.
+        do {
+            _ = try await concurrentMap([0, 1, 2]) { index throws(PrefectAPIError) -> Int in
+                if index < 2 { throw Self.held }
+                throw Self.unavailable
+            }
+            Issue.record("no error thrown")
+        } catch {
+            #expect(error.status == 503)
+            #expect(error.message == Self.unavailable.message)
+        }
+    }
+
+    @Test func theFirstCauseWinsAndRefusalsAloneAreReported() {
+        #expect(PrefectAPIError.cause(among: [Self.held, Self.timeout, Self.unavailable])?.message == "timed out")
+        #expect(PrefectAPIError.cause(among: [Self.held])?.message == Self.held.message)
+        #expect(PrefectAPIError.cause(among: []) == nil)
+        #expect(!Self.unavailable.wasRefusedUnsent && Self.held.wasRefusedUnsent)
+        let errors: [CollectorError] = [.api(Self.held), .api(Self.unavailable)]
+        #expect(CollectorError.cause(among: errors)?.apiError?.status == 503)
+    }
+}
