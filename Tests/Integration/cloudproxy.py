@@ -49,9 +49,8 @@ from typing import Iterable
 
 import pytest
 
-from faultproxy import _forward, _hard_close, _send_head
-from httpwire import read_request
 from harness import free_port
+from httpwire import ConnectionServer, Upstream, read_request, send_head
 
 MAX_RECORDS = 50_000
 
@@ -85,8 +84,6 @@ class CloudProxy:
         self.account = account or str(uuid.uuid4())
         self.workspace = workspace or str(uuid.uuid4())
         self.port = port or free_port()
-        self.max_connections = max_connections
-        self.socket_timeout = socket_timeout
         self.upstream_timeout = upstream_timeout
         self._key = api_key
         self._lock = threading.Lock()
@@ -96,15 +93,10 @@ class CloudProxy:
         self._maintenance_until = 0.0        # monotonic
         self._maintenance_armed: tuple[re.Pattern, float] | None = None
         self._records: list[CloudRequest] = []
-        self._clients: set[socket.socket] = set()
         self._prefix = f"/api/accounts/{self.account}/workspaces/{self.workspace}"
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", self.port))
-        self._listener.listen(128)
-        self._closed = False
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True, name="cloudproxy-accept")
-        self._thread.start()
+        self._server = ConnectionServer(self.port, self._serve, max_connections=max_connections,
+                                        socket_timeout=socket_timeout, name="cloudproxy")
+        self._server.open()
 
     # -- control -------------------------------------------------------------------------------
 
@@ -173,38 +165,12 @@ class CloudProxy:
         return best
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            clients = list(self._clients)
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-        for c in clients:
-            _hard_close(c)
-        self._thread.join(timeout=5)
+        self._server.close()
 
     # -- serving -------------------------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                refuse = self._closed or len(self._clients) >= self.max_connections
-                if not refuse:
-                    self._clients.add(client)
-            if refuse:
-                _hard_close(client)
-                continue
-            client.settimeout(self.socket_timeout)
-            threading.Thread(target=self._serve, args=(client,), daemon=True, name="cloudproxy-conn").start()
-
     def _serve(self, client: socket.socket) -> None:
-        upstream: http.client.HTTPConnection | None = None
+        upstream = Upstream(self.upstream_port, timeout=self.upstream_timeout)
         try:
             rfile = client.makefile("rb")
             while True:
@@ -216,45 +182,24 @@ class CloudProxy:
                 status, extra, payload, forward_target, path = self._decide(method, target, headers, mono)
                 scheme, key_ok = self._auth(headers)
                 if forward_target is None:
-                    _send_head(client, status, http.client.responses.get(status, "Status"),
-                               [("Content-Type", "application/json"), *extra], len(payload))
+                    send_head(client, status, http.client.responses.get(status, "Status"),
+                              [("Content-Type", "application/json"), *extra], len(payload))
                     client.sendall(payload)
                     retry = next((int(v) for n, v in extra if n == "Retry-After"), None)
                     self._record(CloudRequest(mono, wall, method, path, status, False, scheme, key_ok, time.monotonic(),
                                               retry))
                     continue
                 kept = [(n, v) for n, v in headers if n.lower() != "authorization"]
-                answer = None
-                # A kept-alive upstream connection may have been closed by the server meanwhile
-                # (uvicorn closes idle ones after 5 s): then one more try on a fresh connection.
-                for _attempt in range(2):
-                    reused = upstream is not None
-                    if upstream is None:
-                        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port,
-                                                              timeout=self.upstream_timeout)
-                    try:
-                        answer = _forward(upstream, method, forward_target, kept, body)
-                        break
-                    except (OSError, http.client.HTTPException):
-                        upstream.close()
-                        upstream = None
-                        if not reused:
-                            break
-                if answer is None:
+                try:
+                    status, reason, up_headers, data = upstream.forward(method, forward_target, kept, body)
+                except (OSError, http.client.HTTPException):
                     self._record(CloudRequest(mono, wall, method, path, 0, True, scheme, key_ok, time.monotonic()))
                     return  # the client sees the connection close
-                status, reason, up_headers, data = answer
-                _send_head(client, status, reason, up_headers, len(data))
+                send_head(client, status, reason, up_headers, len(data))
                 client.sendall(data)
                 self._record(CloudRequest(mono, wall, method, path, status, True, scheme, key_ok, time.monotonic()))
-        except (OSError, ValueError):
-            return
         finally:
-            if upstream is not None:
-                upstream.close()
-            with self._lock:
-                self._clients.discard(client)
-            _hard_close(client)
+            upstream.close()
 
     def _record(self, r: CloudRequest) -> None:
         with self._lock:

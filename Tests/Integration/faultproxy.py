@@ -51,10 +51,8 @@ from typing import Any, Callable
 import pytest
 
 from harness import free_port
-from httpwire import read_request
+from httpwire import ConnectionServer, Upstream, read_request, send_head
 
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-               "content-length", "content-encoding", "accept-encoding", "host"}
 _FAULTS = {"pass", "blackhole", "trickle", "status", "reset", "truncate_json", "truncate_body", "invalid_json",
            "huge", "gzip_bomb", "rewrite"}
 
@@ -92,16 +90,14 @@ class FaultProxy:
                  max_hold: float = 120.0, socket_timeout: float = 60.0):
         self.upstream_port = upstream_port
         self.port = port or free_port()
-        self.max_connections = max_connections
         self.max_hold = max_hold
-        self.socket_timeout = socket_timeout
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
         self._fault = Fault()
         self._changed = threading.Condition(self._lock)
-        self._clients: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
         self._closed = False
+        self._server = ConnectionServer(self.port, self._serve, max_connections=max_connections,
+                                        socket_timeout=socket_timeout, name="faultproxy")
         self.restore()
 
     # -- control ---------------------------------------------------------------------------
@@ -143,39 +139,22 @@ class FaultProxy:
     def refuse(self) -> None:
         """Closes the listener (new connections are refused) and every open connection."""
         with self._lock:
-            listener, self._listener = self._listener, None
-            clients = list(self._clients)
             # A new generation releases connections held by the current fault.
             self._fault = dataclasses.replace(self._fault, generation=self._fault.generation + 1)
             self._changed.notify_all()
-        if listener is not None:
-            # shutdown() first: on Linux, close() alone leaves a socket that another thread is
-            # blocked in accept() on listening, and connections would still be accepted.
-            try:
-                listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            listener.close()
-        for c in clients:
-            _hard_close(c)
+        self._server.stop_listening()
+        self._server.close_connections()
 
     def restore(self) -> None:
         """(Re)opens the listener on the same port."""
-        with self._lock:
-            if self._listener is not None or self._closed:
-                return
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", self.port))
-        ls.listen(128)
-        with self._lock:
-            self._listener = ls
-        threading.Thread(target=self._accept_loop, args=(ls,), daemon=True, name="faultproxy-accept").start()
+        self._server.open()
 
     def close(self) -> None:
-        self.refuse()
         with self._lock:
             self._closed = True
+            self._changed.notify_all()
+        self.refuse()
+        self._server.close()
 
     def requests_since(self, t: float, path: str | None = None) -> list[SeenRequest]:
         with self._lock:
@@ -183,24 +162,8 @@ class FaultProxy:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _accept_loop(self, ls: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = ls.accept()
-            except OSError:
-                return
-            with self._lock:
-                too_many = len(self._clients) >= self.max_connections
-                if not too_many:
-                    self._clients.add(client)
-            if too_many:
-                _hard_close(client)
-                continue
-            client.settimeout(self.socket_timeout)
-            threading.Thread(target=self._serve, args=(client,), daemon=True, name="faultproxy-conn").start()
-
     def _serve(self, client: socket.socket) -> None:
-        upstream: http.client.HTTPConnection | None = None
+        upstream = Upstream(self.upstream_port, timeout=30)
         try:
             rfile = client.makefile("rb")
             while True:
@@ -225,19 +188,15 @@ class FaultProxy:
                         return
                     continue
                 # Everything else needs the real answer first.
-                if upstream is None:
-                    upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
                 try:
-                    status, reason, up_headers, data = _forward(upstream, method, target, headers, body)
+                    status, reason, up_headers, data = upstream.forward(method, target, headers, body)
                 except (OSError, http.client.HTTPException):
-                    upstream.close()
-                    upstream = None
                     return  # the client sees the connection close: what an unreachable upstream looks like
                 if applied == "trickle":
                     self._trickle(client, fault, status, reason, up_headers, data)
                     return
                 if applied == "truncate_body":
-                    _send_head(client, status, reason, up_headers, len(data), close=True)
+                    send_head(client, status, reason, up_headers, len(data), close=True)
                     client.sendall(data[: len(data) // 2])
                     return
                 if applied == "truncate_json":
@@ -245,16 +204,10 @@ class FaultProxy:
                 elif applied == "rewrite" and fault.rewrite is not None and data:
                     rewritten = fault.rewrite(target, json.loads(data))
                     data = rewritten if isinstance(rewritten, bytes) else json.dumps(rewritten, ensure_ascii=True).encode()
-                _send_head(client, status, reason, up_headers, len(data))
+                send_head(client, status, reason, up_headers, len(data))
                 client.sendall(data)
-        except OSError:
-            return
         finally:
-            if upstream is not None:
-                upstream.close()
-            with self._lock:
-                self._clients.discard(client)
-            _hard_close(client)
+            upstream.close()
 
     def _hold(self, fault: Fault, seconds: float) -> None:
         """Waits until the fault changes or ``seconds`` pass."""
@@ -272,7 +225,7 @@ class FaultProxy:
 
     def _trickle(self, client: socket.socket, fault: Fault, status: int, reason: str,
                  headers: list[tuple[str, str]], data: bytes) -> None:
-        _send_head(client, status, reason, headers, len(data), close=True)
+        send_head(client, status, reason, headers, len(data), close=True)
         deadline = time.monotonic() + self.max_hold
         for i in range(len(data)):
             if self._changed_since(fault) or time.monotonic() > deadline:
@@ -286,17 +239,17 @@ class FaultProxy:
             body = fault.body if fault.body is not None else json.dumps(
                 {"detail": f"injected {fault.status}"}).encode()
             head = [("Content-Type", "application/json"), *fault.headers.items()]
-            _send_head(client, fault.status, http.client.responses.get(fault.status, "Status"), head, len(body))
+            send_head(client, fault.status, http.client.responses.get(fault.status, "Status"), head, len(body))
             client.sendall(body)
             return True
         if fault.kind == "invalid_json":
             body = b"<html><body>502 Bad Gateway</body></html>{not json"
-            _send_head(client, 200, "OK", [("Content-Type", "application/json")], len(body))
+            send_head(client, 200, "OK", [("Content-Type", "application/json")], len(body))
             client.sendall(body)
             return True
         if fault.kind == "gzip_bomb":
             body = _gzip_bomb(fault.size)
-            _send_head(client, 200, "OK", [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+            send_head(client, 200, "OK", [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
                        len(body))
             client.sendall(body)
             return True
@@ -304,7 +257,7 @@ class FaultProxy:
         item = b'{"id":"00000000-0000-0000-0000-000000000000","name":"padding","state_type":"RUNNING"},'
         count = max(1, (fault.size - 2) // len(item))
         total = 2 + count * len(item) - 1
-        _send_head(client, 200, "OK", [("Content-Type", "application/json")], total)
+        send_head(client, 200, "OK", [("Content-Type", "application/json")], total)
         client.sendall(b"[")
         chunk_items = 4096
         sent = 0
@@ -335,39 +288,6 @@ def _gzip_bomb(size: int) -> bytes:
         parts.append(compressor.flush())
         _BOMBS[size] = b"".join(parts)
     return _BOMBS[size]
-
-
-def _hard_close(s: socket.socket) -> None:
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        s.close()
-    except OSError:
-        pass
-
-
-def _forward(upstream: http.client.HTTPConnection, method: str, target: str, headers: list[tuple[str, str]],
-             body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
-    out = {name: value for name, value in headers if name.lower() not in _HOP_BY_HOP}
-    out["Accept-Encoding"] = "identity"
-    upstream.request(method, target, body=body or None, headers=out)
-    response = upstream.getresponse()
-    data = response.read()
-    kept = [(n, v) for n, v in response.getheaders() if n.lower() not in _HOP_BY_HOP]
-    return response.status, response.reason, kept, data
-
-
-def _send_head(client: socket.socket, status: int, reason: str, headers: list[tuple[str, str]] | Any,
-               length: int, close: bool = False) -> None:
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    for name, value in headers:
-        lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {length}")
-    if close:
-        lines.append("Connection: close")
-    client.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
 
 @pytest.fixture
