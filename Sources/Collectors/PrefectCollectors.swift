@@ -46,17 +46,12 @@ public enum PrefectCollectors {
         + [ActiveFlowRunCollector.runs] + UpcomingFlowRunCollector.families
         + ActiveFlowRunCollector.families.dropFirst() + FinishedFlowRunCollector.families
 
-    /// Every collector type, in the order of ``make(_:)``.
-    public static let types: [any Collector.Type] = [
-        ServerInfoCollector.self, WorkPoolCollector.self, WorkQueueCollector.self, DeploymentCollector.self,
-        ActiveFlowRunCollector.self, FinishedFlowRunCollector.self, WorkerCollector.self, UpcomingFlowRunCollector.self,
-        ConcurrencyLimitCollector.self, DeploymentScheduleCollector.self,
-    ]
-
-    /// The name of the collector that feeds each Prefect-derived family.
-    public static let collectorOfFamily: [String: String] = types.reduce(into: [:]) { result, type in
-        for family in type.families { result[family.name] = type.name }
-    }
+    /// The name of the collector that feeds each Prefect-derived family (from ``make(_:)``, so
+    /// that the collectors are listed once).
+    public static let collectorOfFamily: [String: String] =
+        make(Settings(startTime: 0, interval: 30, aggregation: AggregationSettings())).reduce(into: [:]) { result, collector in
+            for family in collector.families { result[family.name] = collector.name }
+        }
 
     /// Families sorted into the order of ``families`` (unknown names last, in their given order).
     public static func inServedOrder(_ families: [MetricFamily]) -> [MetricFamily] {

@@ -15,26 +15,35 @@ public final class MetricsPageStore: Sendable {
 
     /// A page made on its first request: the bytes come from `make` (which renders at most once,
     /// see `RenderedOnce`) and are copied once into response bodies, outside the store's lock.
+    /// Once the page is made, `make` is let go, and with it whatever it holds (the families it
+    /// rendered, and the rendered bytes): the page is then held once, as response bodies.
     private final class LazyPage: Sendable {
-        let make: @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)
-        let made = LockedValue<MetricsPage?>(nil)
+        private enum Phase {
+            case pending(@Sendable () -> (plain: [UInt8], gzip: [UInt8]?))
+            case made(MetricsPage)
+        }
+
+        private let phase: LockedValue<Phase>
 
         init(_ make: @escaping @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)) {
-            self.make = make
+            phase = LockedValue(.pending(make))
         }
 
         init(_ page: MetricsPage) {
-            make = { ([], nil) }
-            made.withLock { $0 = page }
+            phase = LockedValue(.made(page))
         }
 
         var page: MetricsPage {
-            if let page = made.withLock({ $0 }) { return page }
+            let make: @Sendable () -> (plain: [UInt8], gzip: [UInt8]?)
+            switch phase.withLock({ $0 }) {
+            case .made(let page): return page
+            case .pending(let pending): make = pending
+            }
             let bytes = make()
             let page: MetricsPage = (ResponseBody(bytes.plain), bytes.gzip.map { ResponseBody($0) })
-            return made.withLock { made in
-                if let earlier = made { return earlier }
-                made = page
+            return phase.withLock { phase in
+                if case .made(let earlier) = phase { return earlier }
+                phase = .made(page)
                 return page
             }
         }

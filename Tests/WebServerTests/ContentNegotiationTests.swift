@@ -141,4 +141,21 @@ struct OpenMetricsRoutesTests {
         #expect(store.currentOpenMetrics?.plain.bytes == [5])
         #expect(made.withLock { $0 } == 2)
     }
+
+    /// Once the lazy page is made, what made it (the families and the rendered bytes, in the
+    /// exporter) is let go: the page is held once, as response bodies.
+    @Test func aLazyOpenMetricsPageLetsGoOfItsSourceOnceMade() {
+        final class Source: Sendable {
+            let bytes: [UInt8] = [7]
+        }
+        let store = MetricsPageStore()
+        var source: Source? = Source()
+        weak let watched = source
+        store.update(plain: [1], gzip: nil) { [source] in (source?.bytes ?? [], nil) }
+        source = nil
+        #expect(watched != nil)  // needed until the first OpenMetrics request
+        #expect(store.currentOpenMetrics?.plain.bytes == [7])
+        #expect(watched == nil)
+        #expect(store.currentOpenMetrics?.plain.bytes == [7])
+    }
 }
