@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Cross-checks the bench driver's memory figures on the real exporter binary: runs
 prefect-exporter against a Prefect API for a while (polling every second, scraped every second
-with Accept-Encoding: gzip like Prometheus), then reads its memory from /proc and its poll count
-from /metrics.
+as Prometheus 3 scrapes: OpenMetrics asked for by its Accept header, gzip), then reads its memory
+from /proc and its poll count from /metrics (the text format, asked for again after each scrape).
 
   exporter_rss.py --bin PATH --api URL [--seconds 30] [--json OUT] [--label L]
                   [--min-polls N --max-seconds S] [--metrics-out FILE]
@@ -23,6 +23,11 @@ import subprocess
 import time
 
 import httpx
+
+# What Prometheus 3 sends: it gets OpenMetrics, rendered on the first such scrape after each poll.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+                     "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+                     "text/plain;version=0.0.4;q=0.2,*/*;q=0.1")
 
 
 def status(pid: int) -> dict[str, int]:
@@ -75,8 +80,10 @@ def main() -> None:
         text = ""
         while time.monotonic() < deadline or (answered(text) < args.min_polls and time.monotonic() < hard_deadline):
             try:
-                r = http.get("/metrics", headers={"Accept-Encoding": "gzip"})
-                text, scrapes = r.text, scrapes + 1
+                r = http.get("/metrics", headers={"Accept-Encoding": "gzip", "Accept": PROMETHEUS_ACCEPT})
+                assert r.headers["content-type"].startswith("application/openmetrics-text"), r.headers["content-type"]
+                scrapes += 1
+                text = http.get("/metrics", headers={"Accept-Encoding": "gzip"}).text
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None:
@@ -93,7 +100,7 @@ def main() -> None:
                   "command": " ".join(argv)}
         mib = 1024 * 1024
         print(f"  exporter{args.label}: {' '.join(argv)}")
-        print(f"  exporter{args.label}: after {elapsed:.0f}s, {polls:.0f} answered polls and {scrapes} scrapes: "
+        print(f"  exporter{args.label}: after {elapsed:.0f}s, {polls:.0f} answered polls and {scrapes} OpenMetrics scrapes: "
               f"VmHWM {memory['VmHWM'] / mib:.1f} MiB, VmRSS {memory['VmRSS'] / mib:.1f} MiB "
               f"(anon {memory['RssAnon'] / mib:.1f}, file {memory['RssFile'] / mib:.1f}), CPU {cpu:.2f}s")
         if args.json:
