@@ -84,13 +84,11 @@ def _iso_time(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _row(db: sqlite3.Connection, query: str, key: str, timeout: float = 30.0) -> dict:
-    """The one row ``query`` selects. A template run was created through the API just before, and
-    once (under four parallel test workers) its row was not yet readable from the file: wait for it."""
-    deadline = time.monotonic() + timeout
-    while (row := db.execute(query, (key,)).fetchone()) is None:
-        assert time.monotonic() < deadline, f"no row after {timeout}s: {query} ({key})"
-        time.sleep(0.2)
+def _row(db: sqlite3.Connection, query: str, key: str) -> dict:
+    """The one row ``query`` selects; a missing template row is a test bug (the test must not
+    delete, start or cancel the template runs that later seeding copies)."""
+    row = db.execute(query, (key,)).fetchone()
+    assert row is not None, f"no row: {query} ({key}); was a template run changed by the test?"
     return dict(row)
 
 
@@ -342,7 +340,11 @@ def test_pileup_exact_and_cheap(pile: Pile, start_exporter, record_property):
     # 2. Runs leave the pile, change name, join it, and become due; after a couple of polls every
     #    series is exact again.
     rng = random.Random(20)
-    due = [r for r in world.runs if r["state_type"] == "SCHEDULED" and r["id"] in set(pile.due_ids)]
+    # Not the template runs: growing the pile below copies them. (A template among the 16 runs
+    # deleted here, 8 templates in 3,000 due runs, failed the growth step now and then.)
+    templates = set(layout.templates.values())
+    due = [r for r in world.runs if r["state_type"] == "SCHEDULED" and r["id"] in set(pile.due_ids)
+           and r["id"] not in templates]
     rng.shuffle(due)
     oldest = sorted(due, key=lambda r: r["next_scheduled_start_time"])[:5]
     tie = _tie_time(due)
