@@ -99,6 +99,9 @@ public struct DueRunLedger: Sendable {
     public private(set) var syncedAt: Double?
     /// A first listing in progress; nil before it starts and once it is complete.
     public private(set) var listing: Listing?
+    /// Where the rotating audit stands: its next cell begins after this next scheduled start; nil
+    /// to begin at the oldest run (see ``auditCell(size:through:)``).
+    public private(set) var auditedThrough: Double?
     public init() {}
 
     /// How many due runs the ledger holds.
@@ -219,6 +222,59 @@ public struct DueRunLedger: Sendable {
         Set(entries.values.compactMap { $0.deployment == 0 ? nil : names[$0.deployment] })
     }
 
+    /// One cell of the rotating audit: a range of next scheduled starts that holds about `size`
+    /// known runs, and their ids.
+    public struct AuditCell: Sendable, Equatable {
+        /// Every due run (any state name, any deployment or none) whose start is in this range.
+        public var slice: Slice
+        /// The ids of the known runs in ``slice``.
+        public var ids: [String]
+        /// Where the audit goes on once this cell is settled; nil when this cell reaches `now` and the
+        /// audit begins again at the oldest run.
+        public var next: Double?
+    }
+
+    /// The audit's next cell at `now`: the known runs that start after ``auditedThrough``, up to
+    /// `size` of them. A cell never ends inside a group of runs that share one start time; when such
+    /// a group alone holds more than `size` runs, the cell is that group. The last cell reaches
+    /// `now`, so that runs added after every known start are covered too.
+    public func auditCell(size: Int, through now: Double) -> AuditCell {
+        let from = auditedThrough.map { $0 + 0.000_001 }
+        let remaining = starts(in: Slice(from: from, through: now)).map(Self.microseconds)
+        guard remaining.count > size, size > 0 else {
+            let slice = Slice(from: from, through: now)
+            return AuditCell(slice: slice, ids: ids(in: slice), next: nil)
+        }
+        var last = size - 1
+        if remaining[last] == remaining[last + 1] {
+            // Not inside a tie: end before it, or, when the cell would start with it, after it.
+            let tie = remaining[last]
+            if let before = remaining[..<last].lastIndex(where: { $0 != tie }) {
+                last = before
+            } else {
+                last = remaining.lastIndex(of: tie) ?? last
+            }
+        }
+        let through = Double(remaining[last]) / 1_000_000
+        guard last + 1 < remaining.count else {
+            let slice = Slice(from: from, through: now)
+            return AuditCell(slice: slice, ids: ids(in: slice), next: nil)
+        }
+        let slice = Slice(from: from, through: through)
+        return AuditCell(slice: slice, ids: ids(in: slice), next: through)
+    }
+
+    /// Moves the audit past a cell that agrees with Prefect (or was listed again).
+    public mutating func passAudit(of cell: AuditCell) {
+        auditedThrough = cell.next
+    }
+
+    /// The ids of the known due runs in a slice, in no order.
+    public func ids(in slice: Slice) -> [String] {
+        let matches = matcher(slice)
+        return entries.compactMap { matches($0.value) ? $0.key.description : nil }
+    }
+
     /// Replaces the known runs of a slice with a listing of it.
     public mutating func replace(_ slice: Slice, with listed: [FlowRun], now: Double) {
         let matches = matcher(slice)
@@ -242,7 +298,7 @@ public struct DueRunLedger: Sendable {
     }
 
     /// Seconds as whole microseconds, rounded as `PrefectTimestamp.format` rounds them.
-    static func microseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1_000_000).rounded()) }
+    public static func microseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1_000_000).rounded()) }
 
     // MARK: Storage
 

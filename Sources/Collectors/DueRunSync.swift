@@ -12,10 +12,15 @@ import PrefectAPI
 /// 3. check the rest with `/flow_runs/count`: the due runs of each state-name group, and four
 ///    random slices of each group (a random half of the deployments, started before a random
 ///    known run). The totals catch a run deleted or added; the random slices catch a deletion and
-///    an addition that cancel out in a total: each slice parts such a pair about half the time, so
-///    twelve slices a poll find it within a poll or two;
+///    an addition that cancel out in a total when they lie in different deployments or far apart
+///    in time (a slice parts them when its cut falls between them);
 /// 4. a slice whose count disagrees is halved by start time, one count per step, until the part
-///    that disagrees fits a page or two; only that part is listed again.
+///    that disagrees fits a page or two; only that part is listed again;
+/// 5. audit one cell of the ledger by id (``audited(_:)``). A deletion and an addition in the same
+///    deployment and name, close in time, agree in every count, and a random slice parts them only
+///    when its cut falls between them. The audit walks the pile a page of known runs a poll, so any
+///    difference is found within one round of (known due runs / page size) polls, at two or three
+///    counts a poll whatever the size of the pile.
 ///
 /// Lists page by next scheduled start (a keyset), not by offset, so a deep pile costs no offset scans.
 struct DueRunSync {
@@ -60,8 +65,45 @@ struct DueRunSync {
             guard repairs > 0 else { break }
             checks = totals
         }
-        return (ledger, true)
+        return (try await audited(ledger), true)
     }
+
+    /// Compares one cell of the ledger (see ``DueRunLedger/auditCell(size:through:)``) with Prefect:
+    /// the cell's count, and how many of its known runs are still due in it, by id. Both equal to the
+    /// known count means the same runs. Otherwise the cell is listed again; one that Prefect holds
+    /// far more runs in than known is first repaired by halving, and audited again next poll.
+    private func audited(_ ledger: DueRunLedger) async throws(PrefectAPIError) -> DueRunLedger {
+        var ledger = ledger
+        guard ledger.count > 0 else { return ledger }
+        let pageSize = context.client.pageSize
+        // One run short of a page, so that listing a cell with a run or two added is one request.
+        let cell = ledger.auditCell(size: max(1, pageSize - 1), through: context.now)
+        guard cell.ids.count <= Self.maxAuditedPages * pageSize else {
+            // Runs that share one start time, too many to name in a few requests: the totals and the
+            // random slices count them with the rest.
+            ledger.passAudit(of: cell)
+            return ledger
+        }
+        let chunks: [[String]?] = stride(from: 0, to: cell.ids.count, by: pageSize).map {
+            Array(cell.ids[$0..<min($0 + pageSize, cell.ids.count)])
+        }
+        let counts = try await concurrentMap([nil] + chunks) { ids throws(PrefectAPIError) in try await count(cell.slice, ids: ids) }
+        let server = counts[0]
+        let knownStillDue = counts.dropFirst().reduce(0, +)
+        if server == cell.ids.count && knownStillDue == cell.ids.count {
+            ledger.passAudit(of: cell)
+        } else if server <= 2 * pageSize {
+            ledger.replace(cell.slice, with: try await listDue(cell.slice), now: context.now)
+            ledger.passAudit(of: cell)
+        } else {
+            ledger = try await repaired(ledger, slice: cell.slice, serverCount: server)
+        }
+        return ledger
+    }
+
+    /// The most pages of ids one audit cell names; a larger group of runs that share a start time
+    /// is left to the counts.
+    static let maxAuditedPages = 5
 
     /// Four random slices of each group: a random half of the known deployments, with a next
     /// scheduled start up to a random known run's (a random quantile of the pile), or, one time in
@@ -175,19 +217,19 @@ struct DueRunSync {
         return ledger
     }
 
-    private func filter(_ slice: DueRunLedger.Slice, from cursor: Double? = nil) -> JSONValue {
+    private func filter(_ slice: DueRunLedger.Slice, from cursor: Double? = nil, ids: [String]? = nil) -> JSONValue {
         FlowRunQueries.scheduledDue(
             now: slice.through, from: max(cursor ?? -.infinity, slice.from ?? -.infinity).nonInfinite,
             names: slice.group?.names,
             excludingNames: slice.group == .other ? DueRunLedger.NameGroup.namedGroupNames : nil,
-            deploymentIDs: slice.deploymentIDs?.sorted())
+            deploymentIDs: slice.deploymentIDs?.sorted(), ids: ids)
     }
 
-    /// The number of due runs in a slice, in every scope of the poll.
-    private func count(_ slice: DueRunLedger.Slice) async throws(PrefectAPIError) -> Int {
-        if slice.deploymentIDs?.isEmpty == true { return 0 }
+    /// The number of due runs in a slice (with `ids`, only of these runs), in every scope of the poll.
+    private func count(_ slice: DueRunLedger.Slice, ids: [String]? = nil) async throws(PrefectAPIError) -> Int {
+        if slice.deploymentIDs?.isEmpty == true || ids?.isEmpty == true { return 0 }
         let client = context.client
-        let body = filter(slice)
+        let body = filter(slice, ids: ids)
         return try await concurrentMap(scopes) { scope throws(PrefectAPIError) in
             try await client.countFlowRuns(matching: FlowRunQueries.restrict(body, to: scope))
         }.reduce(0, +)

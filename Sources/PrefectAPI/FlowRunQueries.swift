@@ -52,7 +52,8 @@ public enum FlowRunQueries {
     /// - `from`: only runs whose next scheduled start is at or after this (a recent window, or a
     ///   keyset cursor when paging by that time);
     /// - `names`: only runs whose state name is one of these; `excludingNames`: none of these;
-    /// - `deploymentIDs`: only runs of these deployments.
+    /// - `deploymentIDs`: only runs of these deployments;
+    /// - `ids`: only these runs (the rotating audit asks how many of the runs it knows are still due).
     ///
     /// There is deliberately no `state.type` filter: Prefect sets `next_scheduled_start_time` when a
     /// run enters a SCHEDULED state and clears it when the run leaves (`SetNextScheduledStartTime`,
@@ -62,7 +63,7 @@ public enum FlowRunQueries {
     /// the same set by start time alone (`scripts/bench`, size P).
     public static func scheduledDue(
         now: Double, from: Double? = nil, names: [String]? = nil, excludingNames: [String]? = nil,
-        deploymentIDs: [String]? = nil
+        deploymentIDs: [String]? = nil, ids: [String]? = nil
     ) -> JSONValue {
         var nameFilter: [(key: String, value: JSONValue)] = []
         if let names { nameFilter.append((key: "any_", value: .array(names.map(JSONValue.string)))) }
@@ -73,6 +74,7 @@ public enum FlowRunQueries {
         if !nameFilter.isEmpty { runs.append((key: "state", value: ["name": .object(nameFilter)])) }
         runs.append((key: "next_scheduled_start_time", value: .object(start)))
         if let deploymentIDs { runs.append((key: "deployment_id", value: ["any_": .array(deploymentIDs.map(JSONValue.string))])) }
+        if let ids { runs.append((key: "id", value: ["any_": .array(ids.map(JSONValue.string))])) }
         return .object([(key: "flow_runs", value: .object(runs))])
     }
 
@@ -81,7 +83,7 @@ public enum FlowRunQueries {
     ///
     /// The queue is named by id, not by pool and queue name: with 100k runs on SQLite the name
     /// filters made the count take 82 ms instead of 8 ms (`scripts/bench`). There is no
-    /// `state.type` filter, for the reason given at ``scheduledDue(now:from:names:excludingNames:deploymentIDs:)``:
+    /// `state.type` filter, for the reason given at ``scheduledDue(now:from:names:excludingNames:deploymentIDs:ids:)``:
     /// with a pile of 100k due runs it made each count take 225 to 320 ms instead of 17 ms.
     public static func scheduledUpcoming(now: Double, workQueueID: String?) -> JSONValue {
         let after = PrefectTimestamp.format(now + 0.000_001)
@@ -120,7 +122,7 @@ public enum FlowRunQueries {
 
     /// The SCHEDULED runs of one deployment, due or future (sorted by next scheduled start, the
     /// first is its next run). Filtered on `next_scheduled_start_time`, which only SCHEDULED runs
-    /// have (see ``scheduledDue(now:from:names:excludingNames:deploymentIDs:)``).
+    /// have (see ``scheduledDue(now:from:names:excludingNames:deploymentIDs:ids:)``).
     public static func scheduled(deploymentID: String) -> JSONValue {
         [
             "flow_runs": [

@@ -114,4 +114,45 @@ struct DueRunLedgerStorageTests {
         #expect(run?.id == "a2" && run?.queue == queueA && run?.deploymentID == "dep-1")
         #expect(run?.stateName == "Late" && run?.nextScheduledStartTime == 200)
     }
+
+    /// The audit walks the pile in cells of `size` known runs, oldest first; a cell never ends inside
+    /// a group of runs that share one start time; the last cell reaches `now`; then it begins again.
+    @Test func auditCellsWalkThePileWithoutSplittingATie() {
+        var ledger = DueRunLedger()
+        let tie = (1...4).map { due("tie-\($0)", at: 300) }
+        ledger.replaceAll(with: [due("r1", at: 100), due("r2", at: 200)] + tie + [due("r3", at: 400), due("r4", at: 500.5)], now: 1_000)
+        var cells: [DueRunLedger.AuditCell] = []
+        for _ in 0..<5 {
+            let cell = ledger.auditCell(size: 3, through: 1_000)
+            cells.append(cell)
+            ledger.passAudit(of: cell)
+        }
+        // Three runs would end inside the tie at 300: the first cell ends before it; the tie, larger
+        // than a cell, is a cell of its own.
+        #expect(cells.map { Set($0.ids) } == [
+            ["r1", "r2"], Set(tie.map(\.id)), ["r3", "r4"], ["r1", "r2"], Set(tie.map(\.id)),
+        ])
+        #expect(cells[0].slice == DueRunLedger.Slice(from: nil, through: 200))
+        #expect(cells[1].slice.through == 300)
+        // The last cell starts a microsecond after the tie and reaches now; the audit then begins again.
+        #expect(cells[2].slice.from.map { DueRunLedger.microseconds($0) } == 300_000_001)
+        #expect(cells[2].slice.through == 1_000)
+        #expect(cells[2].next == nil)
+        #expect(cells.allSatisfy { $0.ids.count == ledger.count(in: $0.slice) })
+    }
+
+    /// A cell boundary at a start with microseconds falls on exactly that run: it is in one cell only.
+    @Test func auditCellsMeetAtWholeMicroseconds() {
+        var ledger = DueRunLedger()
+        let starts = [1_764_000_000.000_001, 1_764_000_000.000_002, 1_764_000_000.000_003, 1_764_000_000.000_004]
+        ledger.replaceAll(with: starts.enumerated().map { due("r\($0.offset)", at: $0.element) }, now: 1_764_000_100)
+        var seen: [String] = []
+        for _ in 0..<4 {
+            let cell = ledger.auditCell(size: 1, through: 1_764_000_100)
+            seen += cell.ids
+            ledger.passAudit(of: cell)
+            if cell.next == nil { break }
+        }
+        #expect(seen == ["r0", "r1", "r2", "r3"])
+    }
 }

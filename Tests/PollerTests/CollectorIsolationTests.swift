@@ -122,9 +122,9 @@ struct DueRunSyncTests {
         let requestsBefore = harness.fake.requests.count
         families = try await harness.poll(at: firstPoll + 60).snapshot.families
         #expect(value(families, "prefect_flow_runs_late", late) == 2)
-        // A steady poll: the first poll's 48 without its 15 one-time deployment lookups, and
+        // A steady poll: the first poll's 50 without its 15 one-time deployment lookups, and
         // without listing the due runs again.
-        #expect(harness.fake.requests.count - requestsBefore == 33)
+        #expect(harness.fake.requests.count - requestsBefore == 35)
     }
 
     /// A deletion and an addition in one group cancel out in its total; the random slices find it.
@@ -157,6 +157,51 @@ struct DueRunSyncTests {
         #expect(ledger.run(id: "0aa1ed00-0000-4000-8000-000000000001")?.stateName == "Late")
     }
 
+    /// A deletion and an addition in the same deployment and state name, a second apart, are the
+    /// same in every count; random slices part them only by chance. The audit finds them within a
+    /// round of its cells.
+    @Test func aPairNoCountCanSeeIsFoundByTheAudit() async throws {
+        let fake = try FakePrefect()
+        let client = PrefectClient(
+            configuration: PrefectClientConfiguration(baseURL: FakePrefect.baseURL, pageSize: 1), transport: fake)
+        // 0.6: each random slice takes every deployment (there is one) and ends at the second known
+        // start, 08:41:26, after both runs of the pair: it never parts them.
+        func sync(at time: Double) -> DueRunSync {
+            var sync = DueRunSync(context: CollectionContext(client: client, now: time), scopes: [.all], overlap: 150)
+            sync.random = { 0.6 }
+            return sync
+        }
+        // Poll 1 lists the pile and audits the first cell: the two Late runs that share 08:41:26 (a
+        // cell of one run cannot split them).
+        var ledger = try await sync(at: firstPoll).synced(DueRunLedger(), departures: []).ledger
+        #expect(ledger.count == 3)
+
+        // One of them is deleted; a Late run of the same deployment appears a second earlier.
+        var runs = fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
+        var added = try #require(runs.first { $0["state_name"] as? String == "Late" })
+        added["id"] = "0aa1ed00-0000-4000-8000-000000000002"
+        added["next_scheduled_start_time"] = "2026-11-23T08:41:25.107891Z"
+        added["expected_start_time"] = "2026-11-23T08:41:25.107891Z"
+        runs.append(added)
+        fake.setDueRuns(runs)
+        let truth = Set(runs.compactMap { $0["id"] as? String })
+
+        // Poll 2 audits the second cell (the Scheduled run, through now); every count agrees.
+        ledger = try await sync(at: firstPoll + 30).synced(ledger, departures: []).ledger
+        #expect(Set(ledger.ids) != truth)
+        #expect(ledger.contains(id: "b1e284bf-281f-43a4-bd16-fd646b2efa1c"))
+
+        // Poll 3 begins the round again: the first cell holds one known run where Prefect has two.
+        let before = fake.requests.count
+        ledger = try await sync(at: firstPoll + 60).synced(ledger, departures: []).ledger
+        #expect(Set(ledger.ids) == truth)
+        #expect(ledger.run(id: "0aa1ed00-0000-4000-8000-000000000002")?.stateName == "Late")
+        // The cell was listed again, by start time alone: no state name, no deployment, no id.
+        let relisted = fake.requests.dropFirst(before).map { String(decoding: $0.body ?? [], as: UTF8.self) }
+            .filter { $0.contains("next_scheduled_start_time") && !$0.contains(#""state""#) && !$0.contains(#""id""#) }
+        #expect(relisted.contains { $0.contains("08:41:26.107891") && !$0.contains(#""after_""#) })
+    }
+
     /// A pile too large for one poll's page budget is listed over several polls, pages keyed by
     /// next scheduled start; runs sharing one start time across a page boundary are all listed.
     @Test func aLargeFirstListingContinuesOverPolls() async throws {
@@ -183,8 +228,10 @@ struct DueRunSyncTests {
             #expect(ledger.listing?.startedAt == firstPoll)
         }
         #expect(listed == [1, 3, 3])
-        // Two listing pages per poll; the last poll also makes the fifteen checks.
-        #expect(requests == [2, 2, 17])
+        // Two listing pages per poll; the last poll also makes the fifteen checks and the audit's
+        // counts: the cell (with pages of one run, the two Late runs that share a start time) and
+        // its two known runs by id, one a request.
+        #expect(requests == [2, 2, 20])
         #expect(ledger.syncedAt == firstPoll)
         #expect(ledger.listing == nil)
         #expect(Set(ledger.ids) == Set(fake.recordedDueRuns().compactMap { $0["id"] as? String }))

@@ -32,10 +32,11 @@ struct PollerTests {
         #expect(!report.skipped)
         #expect(report.error == nil)
         // 17 as before the due-run ledger, plus its fifteen checks (/flow_runs/count: each state-name
-        // group, and four random slices of each), one for the concurrency limits, and fifteen
-        // one-run lookups of the three deployments (each one's next run, and its last run in each
-        // of the four terminal states), done once after the exporter starts.
-        #expect(report.requests == 48)
+        // group, and four random slices of each) and the two counts of its audit (the cell, and its
+        // known runs by id), one for the concurrency limits, and fifteen one-run lookups of the three
+        // deployments (each one's next run, and its last run in each of the four terminal states),
+        // done once after the exporter starts.
+        #expect(report.requests == 50)
         #expect(report.duration >= 0)
         let families = snapshot.families
 
@@ -86,9 +87,9 @@ struct PollerTests {
         }
         // The fake filters the due runs as Prefect would, and serialises them again.
         bytes += try JSONSerialization.data(withJSONObject: harness.fake.recordedDueRuns()).count
-        // "0.8.4", "3.8.8", [] for the pool without workers, twenty counts of one digit (five upcoming,
-        // fifteen due checks), [] for the concurrency limits
-        bytes += 7 + 7 + 2 + 20 + 2
+        // "0.8.4", "3.8.8", [] for the pool without workers, twenty-two counts of one digit (five
+        // upcoming, fifteen due checks, two audit counts), [] for the concurrency limits
+        bytes += 7 + 7 + 2 + 22 + 2
         // The deployment lookups, as the fake answers them.
         for request in harness.fake.requests {
             let body = String(decoding: request.body ?? [], as: UTF8.self)
@@ -106,12 +107,12 @@ struct PollerTests {
         #expect(counts == [
             "/version": 1, "/admin/version": 1, "/work_pools/filter": 1, "/work_queues/filter": 1, "/deployments/filter": 1,
             "/flows/filter": 1, "/work_pools/fixture-pool/workers/filter": 1, "/work_pools/fixture-paused-pool/workers/filter": 1,
-            "/flow_runs/filter": 19, "/flow_runs/count": 20, "/v2/concurrency_limits/filter": 1,
+            "/flow_runs/filter": 19, "/flow_runs/count": 22, "/v2/concurrency_limits/filter": 1,
         ])
         // Strictly read-only: never the worker polling endpoints.
         #expect(!harness.fake.paths.contains { $0.contains("get_scheduled_flow_runs") })
         let methods = Dictionary(grouping: harness.fake.requests, by: { $0.method }).mapValues(\.count)
-        #expect(methods == [.get: 2, .post: 46])
+        #expect(methods == [.get: 2, .post: 48])
     }
 
     @Test func apiRequestCountersReflectTheResponses() async throws {
@@ -124,13 +125,13 @@ struct PollerTests {
         #expect(requests(families, "/admin/version", "404") == 1)
         #expect(requests(families, "/version", "200") == 1)
         #expect(requests(families, "/flow_runs/filter", "200") == 19)
-        #expect(requests(families, "/flow_runs/count", "200") == 20)
+        #expect(requests(families, "/flow_runs/count", "200") == 22)
         #expect(requests(families, "/work_pools/{name}/workers/filter", "200") == 2)
         let total = families.first { $0.name == "prefect_exporter_api_requests_total" }?.metrics.reduce(0.0) { sum, metric in
             if case .number(let number) = metric.value { return sum + number }
             return sum
         }
-        #expect(total == 48)
+        #expect(total == 50)
 
         harness.fake.set(.transportFailure(.timeout))
         let second = try await harness.poll(at: firstPoll + 30)
@@ -243,7 +244,7 @@ struct PollerTests {
         let resumed = try await harness.poll(at: firstPoll + 60)
         #expect(!resumed.report.skipped)
         #expect(resumed.report.success)
-        #expect(harness.fake.requests.count == sent + 48)
+        #expect(harness.fake.requests.count == sent + 50)
         #expect(value(resumed.snapshot.families, "prefect_exporter_poll_interval_seconds") == 30)
         #expect(polls(resumed.snapshot.families, "success") == 1)
         #expect(polls(resumed.snapshot.families, "skipped") == 3)
@@ -315,8 +316,9 @@ struct PollerSelectionTests {
         let (report, snapshot) = try await harness.poll(at: firstPoll)
         #expect(report.success)
         // The inventory (7), flow runs of one pool (4), one pool's workers, three queues' upcoming
-        // counts, fifteen due-run checks, and ten lookups of the pool's two deployments.
-        #expect(report.requests == 40)
+        // counts, fifteen due-run checks and two audit counts, and ten lookups of the pool's two
+        // deployments.
+        #expect(report.requests == 42)
         let families = snapshot.families
         #expect(families.first { $0.name == "prefect_work_pool_info" }?.metrics.map(labelDictionary) == [
             ["work_pool": "fixture-pool", "type": "process"],

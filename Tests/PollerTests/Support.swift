@@ -150,7 +150,7 @@ extension FakePrefect {
 
     /// Filters the recorded due runs (or those set with ``setDueRuns(_:)``) the way Prefect would:
     /// by next scheduled start (`after_`, `before_`), state name (`any_` / `not_any_`), work pool
-    /// name, work queue id, or runs without a queue. Ignores paging: the fixtures are one page.
+    /// name, work queue id, run id, or runs without a queue. Ignores paging: the fixtures are one page.
     func dueRuns(matching body: String) -> [[String: Any]] {
         guard let filter = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
               let runs = try? JSONSerialization.jsonObject(with: Data(dueRunsJSON.withLock { $0 } ?? fixtures["flow_runs_scheduled_due"] ?? [])) as? [[String: Any]],
@@ -163,6 +163,7 @@ extension FakePrefect {
         let queueIDs = ((filter["work_pool_queues"] as? [String: Any])?["id"] as? [String: [String]])?["any_"]
         let withoutQueue = runFilter["work_queue_name"] != nil
         let deploymentIDs = (runFilter["deployment_id"] as? [String: [String]])?["any_"]
+        let ids = (runFilter["id"] as? [String: [String]])?["any_"]
         return runs.filter { run in
             let name = run["state_name"] as? String ?? ""
             let pool = run["work_pool_name"] as? String
@@ -176,6 +177,7 @@ extension FakePrefect {
             if let pools, !pools.contains(pool ?? "") { return false }
             if withoutQueue, queue != nil { return false }
             if let deploymentIDs, !deploymentIDs.contains(run["deployment_id"] as? String ?? "") { return false }
+            if let ids, !ids.contains(run["id"] as? String ?? "") { return false }
             if let queueIDs {
                 let matches = queues.contains { candidate in
                     queueIDs.contains(candidate["id"] as? String ?? "") && candidate["name"] as? String == queue
