@@ -227,7 +227,7 @@ public struct DueRunLedger: Sendable {
     public struct AuditCell: Sendable, Equatable {
         /// Every due run (any state name, any deployment or none) whose start is in this range.
         public var slice: Slice
-        /// The ids of the known runs in ``slice``.
+        /// The ids of the known runs in ``slice``, sorted.
         public var ids: [String]
         /// Where the audit goes on once this cell is settled; nil when this cell reaches `now` and the
         /// audit begins again at the oldest run.
@@ -243,7 +243,7 @@ public struct DueRunLedger: Sendable {
         let remaining = starts(in: Slice(from: from, through: now)).map(Self.microseconds)
         guard remaining.count > size, size > 0 else {
             let slice = Slice(from: from, through: now)
-            return AuditCell(slice: slice, ids: ids(in: slice), next: nil)
+            return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: nil)
         }
         var last = size - 1
         if remaining[last] == remaining[last + 1] {
@@ -258,10 +258,10 @@ public struct DueRunLedger: Sendable {
         let through = Double(remaining[last]) / 1_000_000
         guard last + 1 < remaining.count else {
             let slice = Slice(from: from, through: now)
-            return AuditCell(slice: slice, ids: ids(in: slice), next: nil)
+            return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: nil)
         }
         let slice = Slice(from: from, through: through)
-        return AuditCell(slice: slice, ids: ids(in: slice), next: through)
+        return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: through)
     }
 
     /// Moves the audit past a cell that agrees with Prefect (or was listed again).

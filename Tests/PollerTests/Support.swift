@@ -25,6 +25,8 @@ enum FakeMode: Sendable {
     case status(Int, headers: [String: String])
     /// Normal answers, except this status for requests whose path starts with `path`.
     case statusFor(path: String, status: Int)
+    /// Normal answers, except this status for requests whose body contains `text`.
+    case statusForBody(containing: String, status: Int)
 }
 
 /// A fake Prefect API that routes by URL path and answers with the recorded fixtures.
@@ -67,6 +69,9 @@ final class FakePrefect: HTTPTransport {
             return HTTPResponse(status: code, headers: headers, body: Array(#"{"detail":"fake"}"#.utf8))
         case .statusFor(let path, let status):
             guard request.url.dropFirst(Self.baseURL.count).hasPrefix(path) else { return route(request) }
+            return HTTPResponse(status: status, body: Array(#"{"detail":"fake"}"#.utf8))
+        case .statusForBody(let text, let status):
+            guard String(decoding: request.body ?? [], as: UTF8.self).contains(text) else { return route(request) }
             return HTTPResponse(status: status, body: Array(#"{"detail":"fake"}"#.utf8))
         case .normal:
             return route(request)
