@@ -72,7 +72,17 @@ struct ActiveFlowRunCollector: Collector {
         }
         state.ledger.withLock { $0 = synced.ledger }
         guard synced.complete else { throw .listingDueRuns(listed: synced.ledger.count) }
-        return Output(inFlight: inFlight, dueRuns: synced.ledger)
+        return Output(inFlight: Self.stillInFlight(inFlight, departed: departed), dueRuns: synced.ledger)
+    }
+
+    /// The in-flight runs without those that the finished-runs query of the same poll shows ended.
+    /// The two queries are answered at different moments of the poll; a run that ended between them
+    /// would otherwise be counted as running and as finished on the same page.
+    static func stillInFlight(_ inFlight: [FlowRun], departed: [FlowRun]) -> [FlowRun] {
+        let ended = Set(departed.compactMap { run in
+            run.stateType.map { StateType.terminal.contains($0) } == true ? run.id : nil
+        })
+        return ended.isEmpty ? inFlight : inFlight.filter { !ended.contains($0.id) }
     }
 
     static func contribute(_ output: Output, to data: inout PollData, selection: WorkPoolSelection) {

@@ -265,6 +265,44 @@ struct DueRunSyncTests {
     }
 }
 
+@Suite("In-flight runs")
+struct InFlightRunTests {
+    /// The in-flight and finished queries are answered at different moments of a poll: a run that
+    /// ended between them is counted as finished, not also as running.
+    @Test func aRunTheSamePollSawEndIsNotAlsoRunning() async throws {
+        let harness = try Harness()
+        let queue = ["work_pool": "fixture-pool", "work_queue": "default"]
+        let running = ["work_pool": "fixture-pool", "work_queue": "default", "deployment": "fixture-flow/fixture-deploy",
+                       "state_type": "RUNNING", "state_name": "Running"]
+        let before = try await harness.poll(at: firstPoll).snapshot.families
+        let runningBefore = try #require(value(before, "prefect_flow_runs", running))
+
+        // The finished run c6a78029 as the in-flight query saw it a moment before it ended.
+        let finished = try #require(
+            (try JSONSerialization.jsonObject(with: Data(try recordedFixture("flow_runs_finished"))) as? [[String: Any]])?.first)
+        #expect(finished["state_type"] as? String == "COMPLETED")
+        var stillRunning = finished
+        stillRunning["state_type"] = "RUNNING"
+        stillRunning["state_name"] = "Running"
+        stillRunning["end_time"] = NSNull()
+        let inFlight = try #require(
+            try JSONSerialization.jsonObject(with: Data(try recordedFixture("flow_runs_in_flight"))) as? [[String: Any]])
+        let served = Array(try JSONSerialization.data(withJSONObject: inFlight + [stillRunning]))
+        harness.fake.inFlightJSON.withLock { $0 = served }
+
+        let after = try await harness.poll(at: firstPoll + 30).snapshot.families
+        #expect(value(after, "prefect_flow_runs", running) == runningBefore)
+        #expect(runningCount(after, queue) == 1)
+        #expect(runningCount(before, queue) == 1)
+    }
+
+    private func runningCount(_ families: [MetricFamily], _ labels: [String: String]) -> UInt64? {
+        let metric = families.first { $0.name == "prefect_flow_run_running_seconds" }?.metrics.first { labelDictionary($0) == labels }
+        guard case .histogram(let histogram) = metric?.value else { return nil }
+        return histogram.count
+    }
+}
+
 /// A collector whose requests fail together reports the answer that caused it, not the requests
 /// that were refused unsent because of it (Retry-After pending, or a learned limit).
 @Suite("The cause of a collector's failure")

@@ -37,6 +37,8 @@ final class FakePrefect: HTTPTransport {
     private let log = LockedValue<[HTTPRequest]>([])
     /// Due runs served instead of the recorded ones, when set.
     let dueRunsJSON = LockedValue<[UInt8]?>(nil)
+    /// In-flight runs served instead of the recorded ones, when set.
+    let inFlightJSON = LockedValue<[UInt8]?>(nil)
     /// What `/v2/concurrency_limits/filter` answers.
     let concurrencyLimitsJSON = LockedValue(Array("[]".utf8))
     let fixtures: [String: [UInt8]]
@@ -110,7 +112,7 @@ final class FakePrefect: HTTPTransport {
                 let page = Array(runs.dropFirst(offset).prefix(limit))
                 return ok(Array((try? JSONSerialization.data(withJSONObject: page)) ?? Data()))
             }
-            return fixture("flow_runs_in_flight")
+            return inFlightJSON.withLock { $0 }.map(ok) ?? fixture("flow_runs_in_flight")
         case "/flow_runs/count":
             if body.contains(#""next_scheduled_start_time":{"before_""#) {
                 return ok(Array(String(dueRuns(matching: body).count).utf8))
