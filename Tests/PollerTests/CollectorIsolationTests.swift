@@ -92,6 +92,19 @@ struct CollectorIsolationTests {
 
 @Suite("Due-run ledger in the poller")
 struct DueRunSyncTests {
+    /// Deletes the recorded Late run b1e284bf and adds a Late run like it with id `id`, scheduled at
+    /// `start`: the Late total is unchanged. Returns the due runs the fake now serves.
+    private func replaceLateRun(in fake: FakePrefect, with id: String, at start: String) throws -> [[String: Any]] {
+        var runs = fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
+        var added = try #require(runs.first { $0["state_name"] as? String == "Late" })
+        added["id"] = id
+        added["next_scheduled_start_time"] = start
+        added["expected_start_time"] = start
+        runs.append(added)
+        fake.setDueRuns(runs)
+        return runs
+    }
+
     private func dueListings(_ harness: Harness) -> Int {
         harness.fake.requests.filter {
             $0.url.hasSuffix("/flow_runs/filter") && String(decoding: $0.body ?? [], as: UTF8.self).contains("next_scheduled_start_time")
@@ -141,13 +154,7 @@ struct DueRunSyncTests {
 
         // One of the two Late runs at 08:41:26 is deleted; another Late run appears at 08:30,
         // long before the recent window: the Late total is unchanged.
-        var runs = fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
-        var added = try #require(runs.first { $0["state_name"] as? String == "Late" })
-        added["id"] = "0aa1ed00-0000-4000-8000-000000000001"
-        added["next_scheduled_start_time"] = "2026-11-23T08:30:00.000000Z"
-        added["expected_start_time"] = "2026-11-23T08:30:00.000000Z"
-        runs.append(added)
-        fake.setDueRuns(runs)
+        let runs = try replaceLateRun(in: fake, with: "0aa1ed00-0000-4000-8000-000000000001", at: "2026-11-23T08:30:00.000000Z")
 
         let later = CollectionContext(client: client, now: firstPoll + 30)
         var next = DueRunSync(context: later, scopes: [.all], overlap: 150)
@@ -177,13 +184,7 @@ struct DueRunSyncTests {
         #expect(ledger.count == 3)
 
         // One of them is deleted; a Late run of the same deployment appears a second earlier.
-        var runs = fake.recordedDueRuns().filter { $0["id"] as? String != "b1e284bf-281f-43a4-bd16-fd646b2efa1c" }
-        var added = try #require(runs.first { $0["state_name"] as? String == "Late" })
-        added["id"] = "0aa1ed00-0000-4000-8000-000000000002"
-        added["next_scheduled_start_time"] = "2026-11-23T08:41:25.107891Z"
-        added["expected_start_time"] = "2026-11-23T08:41:25.107891Z"
-        runs.append(added)
-        fake.setDueRuns(runs)
+        let runs = try replaceLateRun(in: fake, with: "0aa1ed00-0000-4000-8000-000000000002", at: "2026-11-23T08:41:25.107891Z")
         let truth = Set(runs.compactMap { $0["id"] as? String })
 
         // Poll 2 audits the second cell (the Scheduled run, through now); every count agrees.
