@@ -65,14 +65,9 @@ struct DueRunSync {
             guard repairs > 0 else { break }
             checks = totals
         }
-        // The audit is a backstop: when its counts fail (a learned rate limit refusing the last
-        // requests of a poll, say), the checked ledger stands, the failed requests show in
-        // `prefect_exporter_api_requests_total`, and the same cell is audited next poll.
-        do {
-            return (try await audited(ledger), true)
-        } catch {
-            return (ledger, true)
-        }
+        // A failed audit count fails the poll's sync like any other check: its answer (a 503 with
+        // Retry-After, say) must be reported, not hidden. The same cell is audited next poll.
+        return (try await audited(ledger), true)
     }
 
     /// Compares one cell of the ledger (see ``DueRunLedger/auditCell(size:through:)``) with Prefect:
