@@ -241,27 +241,18 @@ public struct DueRunLedger: Sendable {
     public func auditCell(size: Int, through now: Double) -> AuditCell {
         let from = auditedThrough.map { $0 + 0.000_001 }
         let remaining = starts(in: Slice(from: from, through: now)).map(Self.microseconds)
-        guard remaining.count > size, size > 0 else {
-            let slice = Slice(from: from, through: now)
-            return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: nil)
-        }
-        var last = size - 1
-        if remaining[last] == remaining[last + 1] {
-            // Not inside a tie: end before it, or, when the cell would start with it, after it.
-            let tie = remaining[last]
-            if let before = remaining[..<last].lastIndex(where: { $0 != tie }) {
-                last = before
-            } else {
-                last = remaining.lastIndex(of: tie) ?? last
+        var next: Double?
+        if size > 0, remaining.count > size {
+            var last = size - 1
+            if remaining[last] == remaining[last + 1] {
+                // Not inside a tie: end before it, or, when the cell would start with it, after it.
+                let tie = remaining[last]
+                last = remaining[..<last].lastIndex { $0 != tie } ?? remaining.lastIndex(of: tie) ?? last
             }
+            if last + 1 < remaining.count { next = Double(remaining[last]) / 1_000_000 }
         }
-        let through = Double(remaining[last]) / 1_000_000
-        guard last + 1 < remaining.count else {
-            let slice = Slice(from: from, through: now)
-            return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: nil)
-        }
-        let slice = Slice(from: from, through: through)
-        return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: through)
+        let slice = Slice(from: from, through: next ?? now)
+        return AuditCell(slice: slice, ids: ids(in: slice).sorted(), next: next)
     }
 
     /// Moves the audit past a cell that agrees with Prefect (or was listed again).
