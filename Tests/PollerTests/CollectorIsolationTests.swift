@@ -198,8 +198,9 @@ struct DueRunSyncTests {
         #expect(Set(ledger.ids) == truth)
         #expect(ledger.run(id: "0aa1ed00-0000-4000-8000-000000000002")?.stateName == "Late")
         // The cell was listed again, by start time alone: no state name, no deployment, no id.
-        let relisted = fake.requests.dropFirst(before).map { String(decoding: $0.body ?? [], as: UTF8.self) }
-            .filter { $0.contains("next_scheduled_start_time") && !$0.contains(#""state""#) && !$0.contains(#""id""#) }
+        let relisted = fake.bodies(after: before).filter {
+            $0.contains("next_scheduled_start_time") && !$0.contains(#""state""#) && !$0.contains(#""id""#)
+        }
         #expect(relisted.contains { $0.contains("08:41:26.107891") && !$0.contains(#""after_""#) })
     }
 
@@ -215,16 +216,14 @@ struct DueRunSyncTests {
         let failed = try await harness.poll(at: firstPoll + 30)
         #expect(failed.report.failures.map(\.collector) == ["flow_runs_active"])
         #expect(failed.report.failures.first?.error.message.contains("500") == true)
-        let auditBodies = harness.fake.requests.dropFirst(before).map { String(decoding: $0.body ?? [], as: UTF8.self) }
-            .filter { $0.contains(auditByID) }
+        let auditBodies = harness.fake.bodies(after: before).filter { $0.contains(auditByID) }
         #expect(auditBodies.count == 1)
 
         harness.fake.set(.normal)
         let next = harness.fake.requests.count
         let recovered = try await harness.poll(at: firstPoll + 60)
         #expect(recovered.report.failures.isEmpty)
-        let again = harness.fake.requests.dropFirst(next).map { String(decoding: $0.body ?? [], as: UTF8.self) }
-            .filter { $0.contains(auditByID) }
+        let again = harness.fake.bodies(after: next).filter { $0.contains(auditByID) }
         #expect(again == auditBodies.map { $0.replacingOccurrences(of: "08:52:30", with: "08:53:00") })
     }
 

@@ -61,6 +61,8 @@ final class FakePrefect: HTTPTransport {
 
     var requests: [HTTPRequest] { log.withLock { $0 } }
     var paths: [String] { requests.map { String($0.url.dropFirst(Self.baseURL.count)) } }
+    /// The bodies of the requests after the first `count`, as text.
+    func bodies(after count: Int) -> [String] { requests.dropFirst(count).map { String(decoding: $0.body ?? [], as: UTF8.self) } }
 
     func perform(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
         log.withLock { $0.append(request) }
